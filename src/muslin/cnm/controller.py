@@ -1,0 +1,834 @@
+"""The CNM controller: networks, endpoints and sandboxes of one muslin instance.
+
+Every operation validates all input first, records its intent in the store, applies
+the kernel steps through the drivers and the kernel door, then commits; a failure
+undoes what was done. A process killed mid-way leaves an intent (status
+"creating", "joining", ...) that the next start-up's reconcile rolls back or
+finishes. The store is the only authority: handles re-read it.
+
+Concurrency: the core is synchronous and thread-safe. One lock per sandbox and one
+per network, never a global lock across kernel calls; store transactions are short
+and never span a kernel call; IPAM allocation is one transaction.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import ipaddress
+import os
+import re
+import secrets
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from muslin import faults, firewall, ipam
+from muslin.cnm import gateway
+from muslin.cnm.ipam_driver import LOCAL_SPACE, DefaultIpam, IpamDriver
+from muslin.cnm.names import InstanceNames
+from muslin.drivers.api import EndpointInfo, NetworkInfo
+from muslin.drivers.bridge import OPT_DEFAULT, OPT_ICC, OPT_MASQ, OPT_NAME, BridgeDriver, random_mac
+from muslin.errors import Conflict, Forbidden, InvalidParameter, MuslinError, NotFound
+from muslin.kernel import Host, Links, Nft, in_netns, netns, sysctl
+from muslin.store import LocalStore, Txn
+
+Doc = dict[str, Any]
+
+_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+_MAC = re.compile(r"([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}")
+
+READY = "ready"
+
+
+def _new_id() -> str:
+    return secrets.token_hex(32)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{time.time_ns() % 10**9:09d}Z"
+
+
+class Network:
+    """A network (a handle: its data is read from the store)."""
+
+    def __init__(self, ctl: Controller, net_id: str) -> None:
+        self._ctl = ctl
+        self.id = net_id
+
+    def _doc(self) -> Doc:
+        return self._ctl._doc("network", self.id, "network")
+
+    @property
+    def name(self) -> str:
+        return str(self._doc()["name"])
+
+    @property
+    def driver(self) -> str:
+        return str(self._doc()["driver"])
+
+    @property
+    def internal(self) -> bool:
+        return bool(self._doc()["internal"])
+
+    @property
+    def options(self) -> dict[str, str]:
+        return dict(self._doc()["options"])
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return dict(self._doc()["labels"])
+
+    @property
+    def subnets(self) -> list[str]:
+        return [p["pool"]["subnet"] for p in self._doc()["ipam"]]
+
+    @property
+    def gateways(self) -> list[str]:
+        return [p["pool"]["gateway"] for p in self._doc()["ipam"]]
+
+    @property
+    def bridge_name(self) -> str:
+        return str(self._doc()["driver_state"].get("bridge", ""))
+
+    def info(self) -> Doc:
+        """The network's record (Docker's inspect shape is built on it by the API)."""
+        return self._doc()
+
+    def create_endpoint(self, name: str, ipv4_address: str | None = None,
+                        aliases: Sequence[str] = (), *, ipv6_address: str | None = None,
+                        mac_address: str | None = None) -> Endpoint:
+        return self._ctl._create_endpoint(self.id, name, ipv4_address, list(aliases),
+                                          ipv6_address, mac_address)
+
+    def endpoints(self) -> list[Endpoint]:
+        return [Endpoint(self._ctl, d["id"]) for d in self._ctl._endpoint_docs(self.id)]
+
+    def endpoint(self, name_or_id: str) -> Endpoint:
+        for d in self._ctl._endpoint_docs(self.id):
+            if name_or_id in (d["name"], d["id"]):
+                return Endpoint(self._ctl, d["id"])
+        raise NotFound(f"endpoint {name_or_id} not found in network {self.name}")
+
+    def delete(self) -> None:
+        self._ctl._delete_network(self.id)
+
+    def __repr__(self) -> str:
+        return f"<Network {self.id[:12]}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Network) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+
+class Endpoint:
+    """An endpoint: one network attachment, joined to at most one sandbox."""
+
+    def __init__(self, ctl: Controller, ep_id: str) -> None:
+        self._ctl = ctl
+        self.id = ep_id
+
+    def _doc(self) -> Doc:
+        return self._ctl._doc("endpoint", self.id, "endpoint")
+
+    @property
+    def name(self) -> str:
+        return str(self._doc()["name"])
+
+    @property
+    def network(self) -> Network:
+        return Network(self._ctl, self._doc()["network_id"])
+
+    @property
+    def ipv4_address(self) -> str | None:
+        """The IPv4 address (without prefix length), or None."""
+        v = self._doc().get("ipv4")
+        return v.split("/")[0] if v else None
+
+    @property
+    def ipv6_address(self) -> str | None:
+        v = self._doc().get("ipv6")
+        return v.split("/")[0] if v else None
+
+    @property
+    def ipv4_cidr(self) -> str | None:
+        """The IPv4 address with the network's prefix length (e.g. 172.18.0.2/16)."""
+        v = self._doc().get("ipv4")
+        return str(v) if v else None
+
+    @property
+    def mac_address(self) -> str:
+        return str(self._doc()["mac"])
+
+    @property
+    def interface_name(self) -> str | None:
+        """The interface's name inside the sandbox (eth0, eth1, ...) while joined."""
+        v = self._doc().get("ifname")
+        return str(v) if v else None
+
+    @property
+    def aliases(self) -> list[str]:
+        return list(self._doc().get("aliases", []))
+
+    @property
+    def sandbox(self) -> Sandbox | None:
+        sid = self._doc().get("sandbox_id")
+        return Sandbox(self._ctl, sid) if sid else None
+
+    def join(self, sb: Sandbox, *, gw_priority: int = 0) -> None:
+        self._ctl._join(self.id, sb.id, gw_priority)
+
+    def leave(self, sb: Sandbox) -> None:
+        self._ctl._leave(self.id, sb.id)
+
+    def delete(self) -> None:
+        self._ctl._delete_endpoint(self.id)
+
+    def info(self) -> Doc:
+        return self._doc()
+
+    def __repr__(self) -> str:
+        return f"<Endpoint {self.id[:12]}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Endpoint) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+
+class Sandbox:
+    """A sandbox: a network namespace pinned under the instance's run dir."""
+
+    def __init__(self, ctl: Controller, sb_id: str) -> None:
+        self._ctl = ctl
+        self.id = sb_id
+
+    def _doc(self) -> Doc:
+        return self._ctl._doc("sandbox", self.id, "sandbox")
+
+    @property
+    def key(self) -> str:
+        return str(self._doc()["key"])
+
+    @property
+    def netns_path(self) -> str:
+        return str(self._doc()["netns_path"])
+
+    def endpoints(self) -> list[Endpoint]:
+        return [Endpoint(self._ctl, e) for e in self._doc()["endpoints"]]
+
+    def delete(self) -> None:
+        self._ctl._delete_sandbox(self.id)
+
+    def info(self) -> Doc:
+        return self._doc()
+
+    def __repr__(self) -> str:
+        return f"<Sandbox {self.id[:12]}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sandbox) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+
+@dataclass(frozen=True)
+class _Settings:
+    bip: str | None
+    ip_forward: bool
+    iptables: bool
+    default_bridge: bool
+
+
+class Controller:
+    """One muslin instance: its state dir, run dir, host namespace and kernel objects."""
+
+    def __init__(self, state_dir: str = "/var/lib/muslin", run_dir: str = "/run/muslin",
+                 prefix: str | None = None, *, host_netns: str | None = None,
+                 bip: str | None = None,
+                 default_address_pools: list[Mapping[str, Any]] | None = None,
+                 ip_forward: bool = True, iptables: bool = True,
+                 default_bridge: bool = True) -> None:
+        self.names = InstanceNames(prefix)
+        pools = (ipam.pool_candidates(ipam.parse_address_pools(default_address_pools))
+                 if default_address_pools else None)
+        if bip is not None:
+            ipam.validate_pool(ipam.IPAMPool(subnet=bip))  # names the field on error
+        self.state_dir = os.path.abspath(state_dir)
+        self.run_dir = os.path.abspath(run_dir)
+        self.netns_dir = os.path.join(self.run_dir, "netns")
+        self._settings = _Settings(bip, ip_forward, iptables, default_bridge)
+        os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
+        os.makedirs(self.netns_dir, mode=0o755, exist_ok=True)
+        self._lockfile = self._take_lock()
+        self._locks: dict[str, threading.RLock] = {}
+        self._locks_mutex = threading.Lock()
+        self._closed = False
+        try:
+            self.store = LocalStore(os.path.join(self.state_dir, "state.db"))
+            self.host = Host(host_netns, name=f"muslin-{self.names.instance}-host")
+            self._drivers = {"bridge": BridgeDriver(self.host, self.names.mark)}
+            self._ipam: dict[str, IpamDriver] = {
+                "default": DefaultIpam(self.store, local_pools=pools, ula_seed=self.state_dir)}
+            from muslin.cnm.reconcile import reconcile
+
+            reconcile(self)
+            if default_bridge:
+                self._ensure_default_bridge()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- life ------------------------------------------------------------
+    def _take_lock(self) -> int:
+        path = os.path.join(self.state_dir, "muslin.lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise Conflict(f"state dir {self.state_dir} is in use by pid {other}") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        return fd
+
+    def close(self) -> None:
+        """Releases the state dir; kernel objects stay (they are the instance's state)."""
+        if self._closed:
+            return
+        self._closed = True
+        if hasattr(self, "host"):
+            self.host.close()
+        if hasattr(self, "store"):
+            self.store.close()
+        os.close(self._lockfile)
+
+    def __enter__(self) -> Controller:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _locked(self, *keys: str) -> Iterator[None]:
+        with self._locks_mutex:
+            locks = [self._locks.setdefault(k, threading.RLock()) for k in sorted(keys)]
+        for lock in locks:
+            lock.acquire()
+        try:
+            yield
+        finally:
+            for lock in reversed(locks):
+                lock.release()
+
+    # -- store helpers -----------------------------------------------------
+    def _doc(self, kind: str, key: str, what: str) -> Doc:
+        doc = self.store.get(kind, key)
+        if doc is None:
+            raise NotFound(f"{what} {key} not found")
+        return doc
+
+    def _endpoint_docs(self, net_id: str) -> list[Doc]:
+        with self.store.transaction() as t:
+            ids = [t.get("epname", k) for k in t.keys("epname", net_id + "/")]
+            docs = [t.get("endpoint", i["id"]) for i in ids if i]
+        return [d for d in docs if d]
+
+    def network_info(self, doc: Doc) -> NetworkInfo:
+        pools = doc["ipam"]
+        v4 = [p for p in pools if ":" not in p["pool"]["subnet"]]
+        v6 = [p for p in pools if ":" in p["pool"]["subnet"]]
+        ordered = v4 + v6
+        gws = []
+        for p in ordered:
+            plen = p["pool"]["subnet"].split("/")[1]
+            gws.append(f"{p['pool']['gateway']}/{plen}")
+        return NetworkInfo(
+            id=doc["id"], name=doc["name"], options=dict(doc["options"]),
+            internal=bool(doc["internal"]), enable_ipv6=bool(doc["enable_ipv6"]),
+            subnets=tuple(p["pool"]["subnet"] for p in ordered), gateways=tuple(gws),
+            driver_state=dict(doc.get("driver_state", {})))
+
+    @staticmethod
+    def endpoint_info(doc: Doc) -> EndpointInfo:
+        return EndpointInfo(id=doc["id"], name=doc["name"], network_id=doc["network_id"],
+                            mac=doc["mac"], ipv4=doc.get("ipv4"), ipv6=doc.get("ipv6"),
+                            driver_state=dict(doc.get("driver_state", {})))
+
+    def driver(self, name: str) -> BridgeDriver:
+        try:
+            return self._drivers[name]
+        except KeyError:
+            raise NotFound(f'plugin "{name}" not found') from None
+
+    # -- queries -----------------------------------------------------------
+    def networks(self) -> list[Network]:
+        return [Network(self, d["id"]) for d in self.store.list("network")
+                if d["status"] == READY]
+
+    def network(self, name_or_id: str) -> Network:
+        """By full id, then name, then unique id prefix, as Docker resolves them."""
+        docs = [d for d in self.store.list("network") if d["status"] == READY]
+        for field in ("id", "name"):
+            found = [d for d in docs if d[field] == name_or_id]
+            if found:
+                return Network(self, found[0]["id"])
+        found = [d for d in docs if name_or_id and d["id"].startswith(name_or_id)]
+        if len(found) == 1:
+            return Network(self, found[0]["id"])
+        if len(found) > 1:
+            raise InvalidParameter(f"network {name_or_id} is ambiguous ({len(found)} matches "
+                                   "found on name)")
+        raise NotFound(f"network {name_or_id} not found")
+
+    def sandboxes(self) -> list[Sandbox]:
+        return [Sandbox(self, d["id"]) for d in self.store.list("sandbox")
+                if d["status"] == READY]
+
+    def sandbox(self, key_or_id: str) -> Sandbox:
+        for d in self.store.list("sandbox"):
+            if d["status"] == READY and key_or_id in (d["id"], d["key"]):
+                return Sandbox(self, d["id"])
+        raise NotFound(f"sandbox {key_or_id} not found")
+
+    def endpoint(self, ep_id: str) -> Endpoint:
+        self._doc("endpoint", ep_id, "endpoint")
+        return Endpoint(self, ep_id)
+
+    def leaks(self) -> list[str]:
+        """Every difference between the state and the kernel, both ways."""
+        from muslin.cnm.reconcile import leaks
+
+        return leaks(self)
+
+    # -- networks --------------------------------------------------------
+    def create_network(self, name: str, driver: str = "bridge",
+                       ipam: Sequence[ipam.IPAMPool | Mapping[str, Any]] | None = None,
+                       options: Mapping[str, str] | None = None, internal: bool = False,
+                       labels: Mapping[str, str] | None = None, *,
+                       ipam_driver: str = "default", enable_ipv6: bool = False,
+                       attachable: bool = False) -> Network:
+        return self._create_network(name, driver, ipam, options, internal, labels,
+                                    ipam_driver=ipam_driver, enable_ipv6=enable_ipv6,
+                                    attachable=attachable)
+
+    def _validate_pools(self, pools: Sequence[ipam.IPAMPool | Mapping[str, Any]] | None,
+                        enable_ipv6: bool) -> list[ipam.IPAMPool]:
+        out: list[ipam.IPAMPool] = []
+        for i, p in enumerate(pools or []):
+            if isinstance(p, Mapping):
+                unknown = set(p) - {"subnet", "ip_range", "gateway", "aux_addresses"}
+                if unknown:
+                    raise InvalidParameter(
+                        f"ipam[{i}]: unknown field(s) {sorted(unknown)}: accepted are subnet, "
+                        "ip_range, gateway, aux_addresses")
+                p = ipam.IPAMPool(subnet=p.get("subnet") or "", ip_range=p.get("ip_range"),
+                                  gateway=p.get("gateway"),
+                                  aux_addresses=dict(p.get("aux_addresses") or {}))
+            if not isinstance(p, ipam.IPAMPool):
+                raise InvalidParameter(f"ipam[{i}]: expected muslin.IPAMPool or a mapping")
+            pool = ipam.validate_pool(p)
+            if pool.version == 6 and not enable_ipv6:
+                raise InvalidParameter(
+                    f"ipam[{i}]: IPv6 subnet {pool.subnet} needs enable_ipv6=True")
+            out.append(p)
+        return out
+
+    def _host_routes(self) -> list[ipam.IPNetwork]:
+        def read(links: Links, _nft: Nft) -> list[str]:
+            return links.route_destinations(4) + links.route_destinations(6)
+
+        return [ipaddress.ip_network(r, strict=False) for r in self.host.call(read)]
+
+    def _create_network(self, name: str, driver_name: str,
+                        pools: Sequence[ipam.IPAMPool | Mapping[str, Any]] | None,
+                        options: Mapping[str, str] | None, internal: bool,
+                        labels: Mapping[str, str] | None, *, ipam_driver: str,
+                        enable_ipv6: bool, attachable: bool, predefined: bool = False
+                        ) -> Network:
+        # 1. validate everything
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise InvalidParameter(
+                f"invalid network name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        if name in ("host", "none") or (name == "bridge" and not predefined):
+            raise Forbidden(f"{name} is a pre-defined network and cannot be created")
+        driver = self.driver(driver_name)
+        idrv = self._ipam.get(ipam_driver)
+        if idrv is None:
+            raise NotFound(f'plugin "{ipam_driver}" not found')
+        opts = driver.validate_options({str(k): str(v) for k, v in (options or {}).items()},
+                                       internal=internal)
+        requested = self._validate_pools(pools, enable_ipv6)
+        avoid = self._host_routes()
+        net_id = _new_id()
+        # 2. intent + IPAM, one transaction
+        with self._locked("netname:" + name), self.store.transaction() as t:
+            if any(d["name"] == name for d in t.list("network")):
+                raise Conflict(f"network with name {name} already exists")
+            space = LOCAL_SPACE
+            taken: list[Doc] = []
+            v4_req = [p for p in requested if ":" not in p.subnet]
+            v6_req = [p for p in requested if ":" in p.subnet]
+            v4_list: list[ipam.IPAMPool | None] = list(v4_req) or [None]
+            v6_list: list[ipam.IPAMPool | None] = list(v6_req) or [None]
+            for p in v4_list:
+                pid, pool = idrv.request_pool(space, p, v6=False, owner=net_id, avoid=avoid)
+                taken.append({"id": pid, "pool": pool.to_dict()})
+            if enable_ipv6:
+                for p in v6_list:
+                    pid, pool = idrv.request_pool(space, p, v6=True, owner=net_id, avoid=avoid)
+                    taken.append({"id": pid, "pool": pool.to_dict()})
+            doc: Doc = {
+                "id": net_id, "name": name, "driver": driver_name, "scope": "local",
+                "ipam_driver": ipam_driver, "ipam": taken, "options": opts,
+                "labels": dict(labels or {}), "internal": bool(internal),
+                "attachable": bool(attachable), "enable_ipv6": bool(enable_ipv6),
+                "created": _now(), "status": "creating",
+                "driver_state": {"bridge": driver.bridge_name(self.network_info(
+                    {**{"options": opts, "internal": internal, "enable_ipv6": enable_ipv6,
+                        "ipam": taken, "id": net_id, "name": name}}))},
+            }
+            t.put("network", net_id, doc)
+        faults.point("network.create.pool")
+        # 3. apply, undo on failure
+        info = self.network_info(doc)
+        try:
+            with self._locked("net:" + net_id):
+                state = driver.create_network(info)
+                doc["driver_state"] = state
+                self.store.put("network", net_id, doc)
+                faults.point("network.create.driver")
+                info = self.network_info(doc)
+                rules = driver.firewall_rules(info)
+                if self._settings.iptables and rules is not None:
+                    self.host.call(lambda _l, nft: nft.run(
+                        firewall.network_add(self.names.table, rules)))
+                faults.point("network.create.firewall")
+                faults.point("network.create.commit")
+                doc["status"] = READY
+                self.store.put("network", net_id, doc)
+        except BaseException as e:
+            try:
+                self._undo_network(doc)
+            except Exception as undo:  # the first error is the one to report
+                e.add_note(f"undoing the network failed too: {undo}")
+            raise
+        return Network(self, net_id)
+
+    def _undo_network(self, doc: Doc) -> None:
+        """Removes whatever of a network exists (kernel, IPAM, record); never raises."""
+        info = self.network_info(doc)
+        driver = self._drivers.get(doc["driver"])
+        errors: list[BaseException] = []
+        if driver is not None:
+            rules = driver.firewall_rules(info)
+            if self._settings.iptables and rules is not None:
+                try:
+                    self._remove_network_rules(rules)
+                except MuslinError as e:
+                    errors.append(e)
+            try:
+                driver.delete_network(info)
+            except MuslinError as e:
+                errors.append(e)
+        with self.store.transaction() as t:
+            idrv = self._ipam.get(doc.get("ipam_driver", "default"))
+            for p in doc["ipam"]:
+                if idrv is not None:
+                    idrv.release_pool(p["id"])
+            t.delete("network", doc["id"])
+
+    def _remove_network_rules(self, rules: firewall.BridgeRules) -> None:
+        table = self.names.table
+
+        def remove(_l: Links, nft: Nft) -> None:
+            listing = nft.list_table("inet", table)
+            if listing is None:
+                return
+            shape = firewall.plan.observed_shape(listing)
+            if f"{rules.tag}-from" in shape.chains:
+                nft.run(firewall.network_remove(table, rules))
+
+        self.host.call(remove)
+
+    def _delete_network(self, net_id: str) -> None:
+        with self._locked("net:" + net_id):
+            doc = self._doc("network", net_id, "network")
+            if doc["status"] != READY:
+                raise NotFound(f"network {net_id} not found")
+            if doc["options"].get(OPT_DEFAULT) == "true":
+                raise Forbidden(f"{doc['name']} is a pre-defined network and cannot be removed")
+            eps = self._endpoint_docs(net_id)
+            if eps:
+                names = ", ".join(e["name"] for e in eps[:5])
+                raise Forbidden(f"error while removing network: network {doc['name']} id "
+                                f"{net_id} has active endpoints ({names})")
+            doc["status"] = "deleting"
+            self.store.put("network", net_id, doc)
+            self._undo_network(doc)
+
+    def _ensure_default_bridge(self) -> None:
+        if any(d["name"] == "bridge" for d in self.store.list("network")):
+            return
+        pools = [ipam.IPAMPool(subnet=self._settings.bip)] if self._settings.bip else None
+        if self._settings.bip:
+            iface = ipaddress.ip_interface(self._settings.bip)
+            pools = [ipam.IPAMPool(subnet=str(iface.network), gateway=str(iface.ip))]
+        self._create_network(
+            "bridge", "bridge", pools,
+            {OPT_NAME: self.names.default_bridge, OPT_DEFAULT: "true", OPT_ICC: "true",
+             OPT_MASQ: "true"}, False, {}, ipam_driver="default", enable_ipv6=False,
+            attachable=False, predefined=True)
+
+    # -- endpoints -------------------------------------------------------
+    def _create_endpoint(self, net_id: str, name: str, ipv4: str | None, aliases: list[str],
+                         ipv6: str | None, mac: str | None) -> Endpoint:
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise InvalidParameter(
+                f"invalid endpoint name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        for field, value in (("ipv4_address", ipv4), ("ipv6_address", ipv6)):
+            if value is not None:
+                try:
+                    ip = ipaddress.ip_address(value)
+                except ValueError:
+                    raise InvalidParameter(f"invalid {field} {value!r}: expected an IP "
+                                           "address") from None
+                if (ip.version == 6) != (field == "ipv6_address"):
+                    raise InvalidParameter(f"invalid {field} {value!r}: wrong address family")
+        if mac is not None and not _MAC.fullmatch(mac):
+            raise InvalidParameter(f"invalid mac_address {mac!r}: expected xx:xx:xx:xx:xx:xx")
+        ep_id = _new_id()
+        with self._locked("net:" + net_id), self.store.transaction() as t:
+            net = t.get("network", net_id)
+            if net is None or net["status"] != READY:
+                raise NotFound(f"network {net_id} not found")
+            if t.get("epname", f"{net_id}/{name}") is not None:
+                raise Conflict(f"endpoint with name {name} already exists in network "
+                               f"{net['name']}")
+            idrv = self._ipam[net.get("ipam_driver", "default")]
+            doc: Doc = {"id": ep_id, "name": name, "network_id": net_id,
+                        "mac": (mac or random_mac()).lower(), "aliases": aliases,
+                        "ipv4": None, "ipv6": None, "pools": {}, "sandbox_id": None,
+                        "ifname": None, "status": "created", "created": _now(),
+                        "gw_priority": 0, "join": None, "driver_state": {}}
+            for p in net["ipam"]:
+                v6 = ":" in p["pool"]["subnet"]
+                fam, want = ("ipv6", ipv6) if v6 else ("ipv4", ipv4)
+                if doc[fam] is not None:
+                    continue
+                if want is not None and ipaddress.ip_address(want) not in \
+                        ipaddress.ip_network(p["pool"]["subnet"]):
+                    continue
+                addr = idrv.request_address(p["id"], want, owner=ep_id)
+                doc[fam] = f"{addr}/{p['pool']['subnet'].split('/')[1]}"
+                doc["pools"][fam] = p["id"]
+            for fam, want in (("ipv4", ipv4), ("ipv6", ipv6)):
+                if want is not None and doc[fam] is None:
+                    raise InvalidParameter(
+                        f"invalid {fam}_address {want}: no subnet of network {net['name']} "
+                        "contains it")
+            t.put("endpoint", ep_id, doc)
+            t.put("epname", f"{net_id}/{name}", {"id": ep_id})
+        return Endpoint(self, ep_id)
+
+    def _delete_endpoint(self, ep_id: str) -> None:
+        doc = self._doc("endpoint", ep_id, "endpoint")
+        net_id = doc["network_id"]
+        with self._locked("net:" + net_id), self.store.transaction() as t:
+            current = t.get("endpoint", ep_id)
+            if current is None:
+                raise NotFound(f"endpoint {ep_id} not found")
+            doc = current
+            if doc["sandbox_id"]:
+                raise Forbidden(f"endpoint {doc['name']} is joined to a sandbox: leave it "
+                                "first")
+            self._release_endpoint(t, doc)
+
+    def _release_endpoint(self, t: Txn, doc: Doc) -> None:
+        net = t.get("network", doc["network_id"])
+        idrv = self._ipam.get((net or {}).get("ipam_driver", "default"))
+        for fam, pool_id in doc.get("pools", {}).items():
+            if idrv is not None and doc.get(fam):
+                idrv.release_address(pool_id, doc[fam].split("/")[0])
+        t.delete("epname", f"{doc['network_id']}/{doc['name']}")
+        t.delete("endpoint", doc["id"])
+
+    # -- sandboxes -------------------------------------------------------
+    def create_sandbox(self, key: str) -> Sandbox:
+        if not isinstance(key, str) or not key:
+            raise InvalidParameter("invalid sandbox key: a non-empty string is required")
+        sb_id = _new_id()
+        path = os.path.join(self.netns_dir, sb_id[:12])
+        with self._locked("sbkey:" + key), self.store.transaction() as t:
+            if any(d["key"] == key for d in t.list("sandbox")):
+                raise Conflict(f"sandbox with key {key} already exists")
+            doc: Doc = {"id": sb_id, "key": key, "netns_path": path, "endpoints": [],
+                        "status": "creating", "created": _now()}
+            t.put("sandbox", sb_id, doc)
+        try:
+            self._make_netns(path)
+            doc["status"] = READY
+            self.store.put("sandbox", sb_id, doc)
+        except BaseException:
+            netns.delete(path)
+            self.store.delete("sandbox", sb_id)
+            raise
+        return Sandbox(self, sb_id)
+
+    def _make_netns(self, path: str) -> None:
+        netns.create(path)
+
+        def lo_up(links: Links) -> None:
+            links.set(links.require("lo").index, state="up")
+
+        in_netns(path, lo_up)
+
+    def _delete_sandbox(self, sb_id: str) -> None:
+        with self._locked("sb:" + sb_id):
+            doc = self._doc("sandbox", sb_id, "sandbox")
+            for ep_id in list(doc["endpoints"]):
+                self._leave(ep_id, sb_id)
+                self._delete_endpoint(ep_id)
+            doc = self._doc("sandbox", sb_id, "sandbox")
+            doc["status"] = "deleting"
+            self.store.put("sandbox", sb_id, doc)
+            netns.delete(doc["netns_path"])
+            self.store.delete("sandbox", sb_id)
+
+    # -- join / leave ------------------------------------------------------
+    def _join(self, ep_id: str, sb_id: str, gw_priority: int) -> None:
+        with self._locked("sb:" + sb_id):
+            with self.store.transaction() as t:
+                ep = t.get("endpoint", ep_id)
+                sb = t.get("sandbox", sb_id)
+                if ep is None:
+                    raise NotFound(f"endpoint {ep_id} not found")
+                if sb is None or sb["status"] != READY:
+                    raise NotFound(f"sandbox {sb_id} not found")
+                if ep["sandbox_id"]:
+                    raise Forbidden(f"endpoint {ep['name']} is already joined to a sandbox")
+                net = t.get("network", ep["network_id"])
+                assert net is not None
+                used = set()
+                for other in sb["endpoints"]:
+                    o = t.get("endpoint", other)
+                    if o and o.get("ifname"):
+                        used.add(o["ifname"])
+                        if o["network_id"] == ep["network_id"]:
+                            raise Forbidden(f"sandbox {sb['key']} is already attached to "
+                                            f"network {net['name']}")
+                n = 0
+                while f"eth{n}" in used:
+                    n += 1
+                ep.update(status="joining", sandbox_id=sb_id, ifname=f"eth{n}",
+                          gw_priority=int(gw_priority))
+                sb["endpoints"].append(ep_id)
+                t.put("endpoint", ep_id, ep)
+                t.put("sandbox", sb_id, sb)
+            try:
+                self._plug(net, ep, sb)
+                faults.point("endpoint.join.commit")
+                ep["status"] = "joined"
+                self.store.put("endpoint", ep_id, ep)
+            except BaseException as e:
+                try:
+                    self._unplug(ep_id, sb_id)
+                except Exception as undo:  # the first error is the one to report
+                    e.add_note(f"undoing the join failed too: {undo}")
+                raise
+
+    def _plug(self, net: Doc, ep: Doc, sb: Doc) -> None:
+        """Kernel steps of a join: the driver's link, then addresses and routes."""
+        driver = self.driver(net["driver"])
+        join, state = driver.join(self.network_info(net), self.endpoint_info(ep),
+                                  sb["netns_path"], ep["ifname"])
+        ep["join"] = {"gateway4": join.gateway4, "gateway6": join.gateway6}
+        ep["driver_state"] = state
+        self.store.put("endpoint", ep["id"], ep)
+        self._configure_sandbox(sb["id"], configure=ep)
+
+    def _gateway_candidates(self, sb_id: str, without: str | None = None
+                            ) -> list[gateway.Candidate]:
+        out = []
+        with self.store.transaction() as t:
+            sb = t.get("sandbox", sb_id)
+            for ep_id in (sb or {}).get("endpoints", []):
+                ep = t.get("endpoint", ep_id)
+                if not ep or ep_id == without or not ep.get("join"):
+                    continue
+                net = t.get("network", ep["network_id"]) or {}
+                out.append(gateway.Candidate(
+                    endpoint_id=ep_id, network_name=net.get("name", ""),
+                    internal=bool(net.get("internal")), priority=int(ep.get("gw_priority", 0)),
+                    gateway4=ep["join"]["gateway4"], gateway6=ep["join"]["gateway6"]))
+        return out
+
+    def _configure_sandbox(self, sb_id: str, *, configure: Doc | None = None,
+                           without: str | None = None) -> None:
+        """Addresses of one endpoint (configure) and the sandbox's default routes."""
+        sb = self._doc("sandbox", sb_id, "sandbox")
+        cands = self._gateway_candidates(sb_id, without)
+        ep4, ep6 = gateway.choose(cands)
+        ifnames = {}
+        for c in (ep4, ep6):
+            if c is not None:
+                ifnames[c.endpoint_id] = self._doc("endpoint", c.endpoint_id,
+                                                   "endpoint")["ifname"]
+
+        def apply(links: Links) -> None:
+            if configure is not None:
+                link = links.require(configure["ifname"])
+                if configure.get("ipv6"):
+                    sysctl.set(f"net/ipv6/conf/{configure['ifname']}/disable_ipv6", "0")
+                for fam in ("ipv4", "ipv6"):
+                    if configure.get(fam):
+                        ip, plen = configure[fam].split("/")
+                        links.add_address(link.index, ip, int(plen))
+                links.set(link.index, state="up")
+                faults.point("endpoint.join.configure")
+            for version, chosen in ((4, ep4), (6, ep6)):
+                if chosen is None:
+                    links.del_default_route(version)
+                    continue
+                gw = chosen.gateway4 if version == 4 else chosen.gateway6
+                assert gw is not None
+                links.replace_default_route(gw, links.require(ifnames[chosen.endpoint_id]).index)
+            if configure is not None:
+                faults.point("endpoint.join.gateway")
+
+        in_netns(sb["netns_path"], apply)
+
+    def _unplug(self, ep_id: str, sb_id: str) -> None:
+        """Undoes a join (or finishes a leave): link, routes, state. Idempotent."""
+        ep = self._doc("endpoint", ep_id, "endpoint")
+        net = self._doc("network", ep["network_id"], "network")
+        driver = self.driver(net["driver"])
+        driver.leave(self.network_info(net), self.endpoint_info(ep))
+        sb = self.store.get("sandbox", sb_id)
+        if sb is not None and netns.is_netns(sb["netns_path"]):
+            self._configure_sandbox(sb_id, without=ep_id)
+        with self.store.transaction() as t:
+            ep = t.get("endpoint", ep_id) or ep
+            ep.update(status="created", sandbox_id=None, ifname=None, join=None,
+                      driver_state={})
+            t.put("endpoint", ep_id, ep)
+            sb = t.get("sandbox", sb_id)
+            if sb is not None and ep_id in sb["endpoints"]:
+                sb["endpoints"].remove(ep_id)
+                t.put("sandbox", sb_id, sb)
+
+    def _leave(self, ep_id: str, sb_id: str) -> None:
+        with self._locked("sb:" + sb_id):
+            ep = self._doc("endpoint", ep_id, "endpoint")
+            if ep["sandbox_id"] != sb_id:
+                raise Forbidden(f"endpoint {ep['name']} is not joined to sandbox {sb_id[:12]}")
+            ep["status"] = "leaving"
+            self.store.put("endpoint", ep_id, ep)
+            self._unplug(ep_id, sb_id)

@@ -1,0 +1,1 @@
+"""Network drivers: the driver protocol (`api`) and its built-in implementations."""

@@ -1,0 +1,260 @@
+"""Plans the instance's nftables table (family inet) for bridge networks.
+
+The table holds two base chains with policy accept (muslin never drops what is not
+its own) and dispatches through verdict maps keyed by interface name or source
+prefix, so a packet's cost does not grow with the number of networks:
+
+    forward:     iifname vmap @from_net ; oifname vmap @to_net
+    postrouting: ip saddr vmap @masq4 ; ip6 saddr vmap @masq6
+
+Per network three regular chains: `<id>-from` (ICC, isolation from other muslin
+bridges, internal), `<id>-to` (only replies and published ports come in), and
+`<id>-masq` (masquerade when leaving through another interface). Must not perform
+I/O; only returns lists of libnftables JSON commands.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+Cmd = dict[str, Any]
+
+FAMILY = "inet"
+
+
+@dataclass(frozen=True)
+class BridgeRules:
+    """What the firewall needs to know of one bridge network."""
+
+    net_id: str
+    bridge: str
+    subnets: tuple[str, ...] = ()
+    icc: bool = True
+    masquerade: bool = True
+    internal: bool = False
+
+    @property
+    def tag(self) -> str:
+        return "n" + self.net_id[:12]
+
+
+@dataclass(frozen=True)
+class TablePlan:
+    """The shape of a table: chains with their rule counts, and map/set elements."""
+
+    chains: dict[str, int] = field(default_factory=dict)
+    elements: dict[str, frozenset[str]] = field(default_factory=dict)
+
+
+def _table(t: str) -> Cmd:
+    return {"family": FAMILY, "name": t}
+
+
+def _meta(key: str) -> Cmd:
+    return {"meta": {"key": key}}
+
+
+def _match(left: Cmd, right: Any, op: str = "==") -> Cmd:
+    return {"match": {"op": op, "left": left, "right": right}}
+
+
+def _rule(t: str, chain: str, *expr: Cmd) -> Cmd:
+    return {"rule": {"family": FAMILY, "table": t, "chain": chain, "expr": list(expr)}}
+
+
+def _chain(t: str, name: str, **base: Any) -> Cmd:
+    return {"chain": {"family": FAMILY, "table": t, "name": name, **base}}
+
+
+def _elements(t: str, name: str, elem: list[Any]) -> Cmd:
+    return {"element": {"family": FAMILY, "table": t, "name": name, "elem": elem}}
+
+
+def _prefix(cidr: str) -> Cmd:
+    n = ipaddress.ip_network(cidr, strict=False)
+    return {"prefix": {"addr": str(n.network_address), "len": n.prefixlen}}
+
+
+def _skeleton(t: str, initial: dict[str, list[Any]] | None = None) -> list[Cmd]:
+    """Table, base chains, dispatch maps and rules. `initial` elements of the
+    interval maps go into their declaration: libnftables 1.0.6 refuses interval
+    elements added to a map declared earlier in the same JSON batch."""
+    cmds: list[Cmd] = [
+        {"add": {"table": _table(t)}},
+        {"add": _chain(t, "forward", type="filter", hook="forward", prio=0, policy="accept")},
+        {"add": _chain(t, "postrouting", type="nat", hook="postrouting", prio=100,
+                       policy="accept")},
+        {"add": {"set": {"family": FAMILY, "table": t, "name": "bridges", "type": "ifname"}}},
+    ]
+    for name, key in (("from_net", "ifname"), ("to_net", "ifname"),
+                      ("masq4", "ipv4_addr"), ("masq6", "ipv6_addr")):
+        m: Cmd = {"family": FAMILY, "table": t, "name": name, "type": key, "map": "verdict"}
+        if key != "ifname":
+            m["flags"] = ["interval"]
+            if initial and initial.get(name):
+                m["elem"] = initial[name]
+        cmds.append({"add": {"map": m}})
+    cmds += [
+        {"add": _rule(t, "forward", {"vmap": {"key": _meta("iifname"), "data": "@from_net"}})},
+        {"add": _rule(t, "forward", {"vmap": {"key": _meta("oifname"), "data": "@to_net"}})},
+        {"add": _rule(t, "postrouting", {"vmap": {
+            "key": {"payload": {"protocol": "ip", "field": "saddr"}}, "data": "@masq4"}})},
+        {"add": _rule(t, "postrouting", {"vmap": {
+            "key": {"payload": {"protocol": "ip6", "field": "saddr"}}, "data": "@masq6"}})},
+    ]
+    return cmds
+
+
+SKELETON_CHAINS = {"forward": 2, "postrouting": 2}
+
+
+def _network_chains(t: str, r: BridgeRules) -> list[tuple[str, list[Cmd]]]:
+    """The network's chains and their rules (each rule a list of expressions)."""
+    oif = _meta("oifname")
+    frm: list[Cmd] = [
+        _rule(t, f"{r.tag}-from", _match(oif, r.bridge), {"accept" if r.icc else "drop": None}),
+        _rule(t, f"{r.tag}-from", _match(oif, "@bridges"), {"drop": None}),
+        _rule(t, f"{r.tag}-from", {"drop" if r.internal else "accept": None}),
+    ]
+    to: list[Cmd] = []
+    if not r.internal:
+        to += [
+            _rule(t, f"{r.tag}-to", _match({"ct": {"key": "state"}}, ["established", "related"],
+                                           "in"), {"accept": None}),
+            _rule(t, f"{r.tag}-to", _match({"ct": {"key": "status"}}, "dnat", "in"),
+                  {"accept": None}),
+        ]
+    to.append(_rule(t, f"{r.tag}-to", {"drop": None}))
+    chains = [(f"{r.tag}-from", frm), (f"{r.tag}-to", to)]
+    if r.masquerade and not r.internal and r.subnets:
+        chains.append((f"{r.tag}-masq",
+                       [_rule(t, f"{r.tag}-masq", _match(oif, r.bridge, "!="),
+                              {"masquerade": None})]))
+    return chains
+
+
+def _masq_elements(r: BridgeRules) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {"masq4": [], "masq6": []}
+    if r.masquerade and not r.internal:
+        for cidr in r.subnets:
+            v = ipaddress.ip_network(cidr, strict=False).version
+            out["masq4" if v == 4 else "masq6"].append(
+                [_prefix(cidr), {"jump": {"target": f"{r.tag}-masq"}}])
+    return out
+
+
+def network_add(t: str, r: BridgeRules, *, with_masq: bool = True) -> list[Cmd]:
+    """Commands that add one network's chains and dispatch entries."""
+    cmds: list[Cmd] = []
+    for name, rules in _network_chains(t, r):
+        cmds.append({"add": _chain(t, name)})
+        cmds += [{"add": rule} for rule in rules]
+    cmds.append({"add": _elements(t, "bridges", [r.bridge])})
+    cmds.append({"add": _elements(t, "from_net", [[r.bridge, {"jump": {"target":
+                                                                      f"{r.tag}-from"}}]])})
+    cmds.append({"add": _elements(t, "to_net", [[r.bridge, {"jump": {"target": f"{r.tag}-to"}}]])})
+    for m, elems in _masq_elements(r).items():
+        if elems and with_masq:
+            cmds.append({"add": _elements(t, m, elems)})
+    return cmds
+
+
+def network_remove(t: str, r: BridgeRules) -> list[Cmd]:
+    """Commands that remove what network_add added (dispatch first, then chains)."""
+    cmds: list[Cmd] = [
+        {"delete": _elements(t, "from_net", [r.bridge])},
+        {"delete": _elements(t, "to_net", [r.bridge])},
+        {"delete": _elements(t, "bridges", [r.bridge])},
+    ]
+    for m, elems in _masq_elements(r).items():
+        if elems:
+            cmds.append({"delete": _elements(t, m, [e[0] for e in elems])})
+    for name, _ in _network_chains(t, r):
+        cmds.append({"flush": _chain(t, name)})
+        cmds.append({"delete": _chain(t, name)})
+    return cmds
+
+
+def table_rebuild(t: str, networks: list[BridgeRules]) -> list[Cmd]:
+    """One batch that replaces the whole table with what the networks need."""
+    cmds: list[Cmd] = [{"add": {"table": _table(t)}}, {"delete": {"table": _table(t)}}]
+    masq: dict[str, list[Any]] = {"masq4": [], "masq6": []}
+    for r in networks:
+        for m, elems in _masq_elements(r).items():
+            masq[m] += elems
+    cmds.append({"add": {"table": _table(t)}})
+    for r in networks:  # jump targets exist before the maps that name them
+        cmds += [{"add": _chain(t, name)} for name, _ in _network_chains(t, r)]
+    cmds += _skeleton(t, masq)
+    for r in networks:
+        cmds += network_add(t, r, with_masq=False)
+    return cmds
+
+
+def table_delete(t: str) -> list[Cmd]:
+    return [{"add": {"table": _table(t)}}, {"delete": {"table": _table(t)}}]
+
+
+def _elem_key(e: Any) -> str:
+    if isinstance(e, dict) and "prefix" in e:
+        return f"{e['prefix']['addr']}/{e['prefix']['len']}"
+    return str(e)
+
+
+def expected_shape(networks: list[BridgeRules]) -> TablePlan:
+    """The shape the table should have, to compare with `observed_shape`."""
+    chains = dict(SKELETON_CHAINS)
+    elements: dict[str, set[str]] = {n: set() for n in ("bridges", "from_net", "to_net",
+                                                         "masq4", "masq6")}
+    for r in networks:
+        for name, rules in _network_chains("", r):
+            chains[name] = len(rules)
+        elements["bridges"].add(r.bridge)
+        elements["from_net"].add(r.bridge)
+        elements["to_net"].add(r.bridge)
+        for m, elems in _masq_elements(r).items():
+            elements[m].update(_elem_key(e[0]) for e in elems)
+    return TablePlan(chains, {k: frozenset(v) for k, v in elements.items()})
+
+
+def observed_shape(listing: list[dict[str, Any]]) -> TablePlan:
+    """The shape of a table as libnftables lists it (JSON)."""
+    chains: dict[str, int] = {}
+    elements: dict[str, set[str]] = {}
+    for item in listing:
+        if "chain" in item:
+            chains.setdefault(item["chain"]["name"], 0)
+        elif "rule" in item:
+            name = item["rule"]["chain"]
+            chains[name] = chains.get(name, 0) + 1
+        elif "set" in item or "map" in item:
+            obj = item.get("set") or item["map"]
+            keys = set()
+            for e in obj.get("elem", []):
+                keys.add(_elem_key(e[0] if isinstance(e, list) else e))
+            elements[obj["name"]] = keys
+    return TablePlan(chains, {k: frozenset(v) for k, v in elements.items()})
+
+
+def shape_differences(expected: TablePlan, observed: TablePlan | None, table: str) -> list[str]:
+    """Human-readable differences between two table shapes."""
+    if observed is None:
+        return [f"nftables table inet {table} is missing"]
+    out = []
+    for name, count in sorted(expected.chains.items()):
+        got = observed.chains.get(name)
+        if got is None:
+            out.append(f"nftables chain {name} is missing")
+        elif got != count:
+            out.append(f"nftables chain {name} has {got} rules, expected {count}")
+    for name in sorted(set(observed.chains) - set(expected.chains)):
+        out.append(f"nftables chain {name} is unknown to the state")
+    for name, elems in sorted(expected.elements.items()):
+        got_e = observed.elements.get(name, frozenset())
+        for e in sorted(elems - got_e):
+            out.append(f"nftables {name} lacks {e}")
+        for e in sorted(got_e - elems):
+            out.append(f"nftables {name} has unknown {e}")
+    return out

@@ -1,0 +1,95 @@
+"""nftables through libnftables' JSON API, in-process (ctypes on libnftables.so.1).
+
+Each `run` is one batch, which the kernel applies atomically: all of it or none.
+A refused batch raises KernelError carrying libnftables' own error text. A context
+talks to the namespace of the thread that made it; use it only on that thread.
+Must not build rules: muslin.firewall plans them as data.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+from typing import Any
+
+from muslin.errors import KernelError, MissingKernelFeature
+
+NFT_CTX_OUTPUT_HANDLE = 1 << 3
+NFT_CTX_OUTPUT_JSON = 1 << 4
+
+_lib: ctypes.CDLL | None = None
+
+
+def _load() -> ctypes.CDLL:
+    global _lib
+    if _lib is None:
+        try:
+            lib = ctypes.CDLL("libnftables.so.1")
+        except OSError as e:
+            raise MissingKernelFeature(
+                "nftables (libnftables.so.1)", "the libnftables1 package"
+            ) from e
+        lib.nft_ctx_new.restype = ctypes.c_void_p
+        lib.nft_ctx_new.argtypes = [ctypes.c_uint32]
+        lib.nft_ctx_free.argtypes = [ctypes.c_void_p]
+        lib.nft_ctx_output_set_flags.argtypes = [ctypes.c_void_p, ctypes.c_uint]
+        lib.nft_ctx_buffer_output.argtypes = [ctypes.c_void_p]
+        lib.nft_ctx_buffer_error.argtypes = [ctypes.c_void_p]
+        lib.nft_ctx_get_output_buffer.restype = ctypes.c_char_p
+        lib.nft_ctx_get_output_buffer.argtypes = [ctypes.c_void_p]
+        lib.nft_ctx_get_error_buffer.restype = ctypes.c_char_p
+        lib.nft_ctx_get_error_buffer.argtypes = [ctypes.c_void_p]
+        lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        lib.nft_run_cmd_from_buffer.restype = ctypes.c_int
+        _lib = lib
+    return _lib
+
+
+class Nft:
+    """One libnftables context (JSON in, JSON out)."""
+
+    def __init__(self) -> None:
+        self._lib = _load()
+        ctx = self._lib.nft_ctx_new(0)
+        if not ctx:
+            raise KernelError("nft_ctx_new failed")
+        self._ctx: int | None = ctx
+        self._lib.nft_ctx_output_set_flags(ctx, NFT_CTX_OUTPUT_JSON | NFT_CTX_OUTPUT_HANDLE)
+        self._lib.nft_ctx_buffer_output(ctx)
+        self._lib.nft_ctx_buffer_error(ctx)
+
+    def close(self) -> None:
+        if self._ctx:
+            self._lib.nft_ctx_free(self._ctx)
+            self._ctx = None
+
+    def _cmd(self, text: str) -> Any:
+        assert self._ctx, "nft context closed"
+        rc = self._lib.nft_run_cmd_from_buffer(self._ctx, text.encode())
+        out = self._lib.nft_ctx_get_output_buffer(self._ctx) or b""
+        err = self._lib.nft_ctx_get_error_buffer(self._ctx) or b""
+        if rc != 0:
+            raise KernelError(f"nftables refused the change: {err.decode().strip()}")
+        return json.loads(out) if out.strip() else None
+
+    def run(self, commands: list[dict[str, Any]]) -> None:
+        """Applies the commands as one atomic batch."""
+        if commands:
+            self._cmd(json.dumps({"nftables": commands}))
+
+    def list_table(self, family: str, name: str) -> list[dict[str, Any]] | None:
+        """The table's objects as libnftables' JSON, or None when it does not exist."""
+        try:
+            res = self._cmd(json.dumps({"nftables": [
+                {"list": {"table": {"family": family, "name": name}}}]}))
+        except KernelError as e:
+            if "No such file or directory" in str(e):
+                return None
+            raise
+        items: list[dict[str, Any]] = res.get("nftables", []) if res else []
+        return [i for i in items if "metainfo" not in i]
+
+    def table_names(self) -> list[tuple[str, str]]:
+        res = self._cmd(json.dumps({"nftables": [{"list": {"tables": {}}}]}))
+        return [(i["table"]["family"], i["table"]["name"])
+                for i in (res or {}).get("nftables", []) if "table" in i]
