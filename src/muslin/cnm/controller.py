@@ -496,10 +496,10 @@ class Controller:
                         "ipam": taken, "id": net_id, "name": name}}))},
             }
             t.put("network", net_id, doc)
-        faults.point("network.create.pool")
         # 3. apply, undo on failure
         info = self.network_info(doc)
         try:
+            faults.point("network.create.pool")
             with self._locked("net:" + net_id):
                 state = driver.create_network(info)
                 doc["driver_state"] = state

@@ -92,7 +92,8 @@ class Links:
     """Netlink operations in the namespace of the thread that made this object."""
 
     def __init__(self) -> None:
-        self._ipr = IPRoute()
+        # groups=0: no multicast subscriptions, so no event backlog to parse on each call
+        self._ipr = IPRoute(groups=0)
 
     def close(self) -> None:
         self._ipr.close()
