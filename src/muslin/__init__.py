@@ -8,7 +8,9 @@
     ep.join(sb)
 """
 
-from muslin.cnm import Controller, Endpoint, Network, Sandbox
+__version__ = "0.1.0"
+
+from muslin.cnm import Controller
 from muslin.errors import (
     Conflict,
     Forbidden,
@@ -36,5 +38,6 @@ __all__ = [
     "NotFound",
     "Sandbox",
     "Unavailable",
+    "__version__",
     "features",
 ]

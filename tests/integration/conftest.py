@@ -8,7 +8,8 @@ import pytest
 
 import muslin
 
-from lab import LabHost
+from daemon import Muslind
+from lab import Lab, LabHost
 
 
 @pytest.fixture
@@ -31,3 +32,11 @@ def controller(lab_host: LabHost) -> Iterator[Callable[..., muslin.Controller]]:
 @pytest.fixture
 def ctl(controller: Callable[..., muslin.Controller]) -> muslin.Controller:
     return controller()
+
+
+@pytest.fixture
+def muslind(lab: Lab, lab_host: LabHost) -> Iterator[Muslind]:
+    """A running muslind in the lab host (stopped after the test)."""
+    d = Muslind(lab, lab_host).start()
+    yield d
+    d.stop()

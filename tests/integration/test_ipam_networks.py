@@ -36,7 +36,7 @@ def test_overlapping_subnet_is_refused(ctl: muslin.Controller) -> None:
         ctl.create_network("b", ipam=[muslin.IPAMPool(subnet="10.20.128.0/24")])
     with pytest.raises(muslin.Conflict, match="network with name a already exists"):
         ctl.create_network("a", ipam=[muslin.IPAMPool(subnet="10.21.0.0/16")])
-    assert sorted(n.name for n in ctl.networks()) == ["a", "bridge"]
+    assert sorted(n.name for n in ctl.networks()) == ["a", "bridge", "host", "none"]
     assert ctl.leaks() == []
 
 

@@ -29,8 +29,18 @@ from muslin import faults, firewall, ipam
 from muslin.cnm import gateway
 from muslin.cnm.ipam_driver import LOCAL_SPACE, DefaultIpam, IpamDriver
 from muslin.cnm.names import InstanceNames
-from muslin.drivers.api import EndpointInfo, NetworkInfo
-from muslin.drivers.bridge import OPT_DEFAULT, OPT_ICC, OPT_MASQ, OPT_NAME, BridgeDriver, random_mac
+from muslin.drivers.api import EndpointInfo, NetworkDriver, NetworkInfo
+from muslin.drivers.bridge import (
+    OPT_DEFAULT,
+    OPT_HOST_IP,
+    OPT_ICC,
+    OPT_MASQ,
+    OPT_MTU,
+    OPT_NAME,
+    BridgeDriver,
+    random_mac,
+)
+from muslin.drivers.simple import HostDriver, NullDriver
 from muslin.errors import Conflict, Forbidden, InvalidParameter, MuslinError, NotFound
 from muslin.kernel import Host, Links, Nft, in_netns, netns, sysctl
 from muslin.store import LocalStore, Txn
@@ -48,7 +58,9 @@ def _new_id() -> str:
 
 
 def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{time.time_ns() % 10**9:09d}Z"
+    """RFC 3339 with nanoseconds, as Docker writes `Created`."""
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
 
 
 class Network:
@@ -244,6 +256,9 @@ class _Settings:
     ip_forward: bool
     iptables: bool
     default_bridge: bool
+    mtu: int
+    icc: bool
+    ip_masq: bool
 
 
 class Controller:
@@ -252,18 +267,25 @@ class Controller:
     def __init__(self, state_dir: str = "/var/lib/muslin", run_dir: str = "/run/muslin",
                  prefix: str | None = None, *, host_netns: str | None = None,
                  bip: str | None = None,
-                 default_address_pools: list[Mapping[str, Any]] | None = None,
+                 default_address_pools: Sequence[Mapping[str, Any]] | None = None,
                  ip_forward: bool = True, iptables: bool = True,
-                 default_bridge: bool = True) -> None:
+                 default_bridge: bool = True, mtu: int = 0, icc: bool = True,
+                 ip_masq: bool = True) -> None:
         self.names = InstanceNames(prefix)
         pools = (ipam.pool_candidates(ipam.parse_address_pools(default_address_pools))
                  if default_address_pools else None)
         if bip is not None:
-            ipam.validate_pool(ipam.IPAMPool(subnet=bip))  # names the field on error
+            try:
+                iface = ipaddress.ip_interface(bip)
+            except ValueError:
+                raise InvalidParameter(f"invalid bip {bip!r}: an address in CIDR notation, "
+                                       "such as 172.17.0.1/16") from None
+            ipam.validate_pool(ipam.IPAMPool(subnet=str(iface.network), gateway=str(iface.ip)))
         self.state_dir = os.path.abspath(state_dir)
         self.run_dir = os.path.abspath(run_dir)
         self.netns_dir = os.path.join(self.run_dir, "netns")
-        self._settings = _Settings(bip, ip_forward, iptables, default_bridge)
+        self._settings = _Settings(bip, ip_forward, iptables, default_bridge, mtu, icc,
+                                   ip_masq)
         os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
         os.makedirs(self.netns_dir, mode=0o755, exist_ok=True)
         self._lockfile = self._take_lock()
@@ -273,14 +295,15 @@ class Controller:
         try:
             self.store = LocalStore(os.path.join(self.state_dir, "state.db"))
             self.host = Host(host_netns, name=f"muslin-{self.names.instance}-host")
-            self._drivers = {"bridge": BridgeDriver(self.host, self.names.mark)}
+            self._drivers: dict[str, NetworkDriver] = {
+                "bridge": BridgeDriver(self.host, self.names.mark),
+                "host": HostDriver(), "null": NullDriver()}
             self._ipam: dict[str, IpamDriver] = {
                 "default": DefaultIpam(self.store, local_pools=pools, ula_seed=self.state_dir)}
             from muslin.cnm.reconcile import reconcile
 
             reconcile(self)
-            if default_bridge:
-                self._ensure_default_bridge()
+            self._ensure_predefined()
         except BaseException:
             self.close()
             raise
@@ -362,7 +385,7 @@ class Controller:
                             mac=doc["mac"], ipv4=doc.get("ipv4"), ipv6=doc.get("ipv6"),
                             driver_state=dict(doc.get("driver_state", {})))
 
-    def driver(self, name: str) -> BridgeDriver:
+    def driver(self, name: str) -> NetworkDriver:
         try:
             return self._drivers[name]
         except KeyError:
@@ -414,10 +437,12 @@ class Controller:
                        options: Mapping[str, str] | None = None, internal: bool = False,
                        labels: Mapping[str, str] | None = None, *,
                        ipam_driver: str = "default", enable_ipv6: bool = False,
-                       attachable: bool = False) -> Network:
+                       attachable: bool = False,
+                       ipam_options: Mapping[str, str] | None = None) -> Network:
         return self._create_network(name, driver, ipam, options, internal, labels,
                                     ipam_driver=ipam_driver, enable_ipv6=enable_ipv6,
-                                    attachable=attachable)
+                                    attachable=attachable,
+                                    ipam_options=dict(ipam_options or {}))
 
     def _validate_pools(self, pools: Sequence[ipam.IPAMPool | Mapping[str, Any]] | None,
                         enable_ipv6: bool) -> list[ipam.IPAMPool]:
@@ -451,13 +476,13 @@ class Controller:
                         pools: Sequence[ipam.IPAMPool | Mapping[str, Any]] | None,
                         options: Mapping[str, str] | None, internal: bool,
                         labels: Mapping[str, str] | None, *, ipam_driver: str,
-                        enable_ipv6: bool, attachable: bool, predefined: bool = False
-                        ) -> Network:
+                        enable_ipv6: bool, attachable: bool, predefined: bool = False,
+                        ipam_options: dict[str, str] | None = None) -> Network:
         # 1. validate everything
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise InvalidParameter(
                 f"invalid network name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
-        if name in ("host", "none") or (name == "bridge" and not predefined):
+        if name in ("bridge", "host", "none") and not predefined:
             raise Forbidden(f"{name} is a pre-defined network and cannot be created")
         driver = self.driver(driver_name)
         idrv = self._ipam.get(ipam_driver)
@@ -478,19 +503,25 @@ class Controller:
             v6_req = [p for p in requested if ":" in p.subnet]
             v4_list: list[ipam.IPAMPool | None] = list(v4_req) or [None]
             v6_list: list[ipam.IPAMPool | None] = list(v6_req) or [None]
+            if not driver.uses_ipam:
+                v4_list = []
+                if requested:
+                    raise InvalidParameter(f"the {driver_name} driver takes no IPAM "
+                                           "configuration")
             for p in v4_list:
                 pid, pool = idrv.request_pool(space, p, v6=False, owner=net_id, avoid=avoid)
                 taken.append({"id": pid, "pool": pool.to_dict()})
-            if enable_ipv6:
+            if enable_ipv6 and driver.uses_ipam:
                 for p in v6_list:
                     pid, pool = idrv.request_pool(space, p, v6=True, owner=net_id, avoid=avoid)
                     taken.append({"id": pid, "pool": pool.to_dict()})
             doc: Doc = {
                 "id": net_id, "name": name, "driver": driver_name, "scope": "local",
                 "ipam_driver": ipam_driver, "ipam": taken, "options": opts,
+                "ipam_options": ipam_options,
                 "labels": dict(labels or {}), "internal": bool(internal),
                 "attachable": bool(attachable), "enable_ipv6": bool(enable_ipv6),
-                "created": _now(), "status": "creating",
+                "created": _now(), "status": "creating", "predefined": predefined,
                 "driver_state": {"bridge": driver.bridge_name(self.network_info(
                     {**{"options": opts, "internal": internal, "enable_ipv6": enable_ipv6,
                         "ipam": taken, "id": net_id, "name": name}}))},
@@ -501,8 +532,8 @@ class Controller:
         try:
             faults.point("network.create.pool")
             with self._locked("net:" + net_id):
-                state = driver.create_network(info)
-                doc["driver_state"] = state
+                if driver.uses_ipam or not predefined:
+                    doc["driver_state"] = driver.create_network(info)
                 self.store.put("network", net_id, doc)
                 faults.point("network.create.driver")
                 info = self.network_info(doc)
@@ -563,7 +594,7 @@ class Controller:
             doc = self._doc("network", net_id, "network")
             if doc["status"] != READY:
                 raise NotFound(f"network {net_id} not found")
-            if doc["options"].get(OPT_DEFAULT) == "true":
+            if doc.get("predefined"):
                 raise Forbidden(f"{doc['name']} is a pre-defined network and cannot be removed")
             eps = self._endpoint_docs(net_id)
             if eps:
@@ -574,18 +605,27 @@ class Controller:
             self.store.put("network", net_id, doc)
             self._undo_network(doc)
 
-    def _ensure_default_bridge(self) -> None:
-        if any(d["name"] == "bridge" for d in self.store.list("network")):
-            return
-        pools = [ipam.IPAMPool(subnet=self._settings.bip)] if self._settings.bip else None
-        if self._settings.bip:
-            iface = ipaddress.ip_interface(self._settings.bip)
-            pools = [ipam.IPAMPool(subnet=str(iface.network), gateway=str(iface.ip))]
-        self._create_network(
-            "bridge", "bridge", pools,
-            {OPT_NAME: self.names.default_bridge, OPT_DEFAULT: "true", OPT_ICC: "true",
-             OPT_MASQ: "true"}, False, {}, ipam_driver="default", enable_ipv6=False,
-            attachable=False, predefined=True)
+    def _ensure_predefined(self) -> None:
+        """Docker's predefined networks: bridge (unless disabled), host and none."""
+        names = {d["name"] for d in self.store.list("network")}
+        if self._settings.default_bridge and "bridge" not in names:
+            pools = None
+            if self._settings.bip:
+                iface = ipaddress.ip_interface(self._settings.bip)
+                pools = [ipam.IPAMPool(subnet=str(iface.network), gateway=str(iface.ip))]
+            opts = {OPT_NAME: self.names.default_bridge, OPT_DEFAULT: "true",
+                    OPT_ICC: str(self._settings.icc).lower(),
+                    OPT_MASQ: str(self._settings.ip_masq).lower(),
+                    OPT_HOST_IP: "0.0.0.0"}
+            if self._settings.mtu:
+                opts[OPT_MTU] = str(self._settings.mtu)
+            self._create_network("bridge", "bridge", pools, opts, False, {},
+                                 ipam_driver="default", enable_ipv6=False, attachable=False,
+                                 predefined=True)
+        for name, driver in (("host", "host"), ("none", "null")):
+            if name not in names:
+                self._create_network(name, driver, None, {}, False, {}, ipam_driver="default",
+                                     enable_ipv6=False, attachable=False, predefined=True)
 
     # -- endpoints -------------------------------------------------------
     def _create_endpoint(self, net_id: str, name: str, ipv4: str | None, aliases: list[str],
@@ -661,7 +701,8 @@ class Controller:
         t.delete("endpoint", doc["id"])
 
     # -- sandboxes -------------------------------------------------------
-    def create_sandbox(self, key: str) -> Sandbox:
+    def create_sandbox(self, key: str, *, name: str | None = None) -> Sandbox:
+        """A sandbox keyed by key (e.g. a container id); name is the container's name."""
         if not isinstance(key, str) or not key:
             raise InvalidParameter("invalid sandbox key: a non-empty string is required")
         sb_id = _new_id()
@@ -669,7 +710,8 @@ class Controller:
         with self._locked("sbkey:" + key), self.store.transaction() as t:
             if any(d["key"] == key for d in t.list("sandbox")):
                 raise Conflict(f"sandbox with key {key} already exists")
-            doc: Doc = {"id": sb_id, "key": key, "netns_path": path, "endpoints": [],
+            doc: Doc = {"id": sb_id, "key": key, "name": name, "netns_path": path,
+                        "endpoints": [],
                         "status": "creating", "created": _now()}
             t.put("sandbox", sb_id, doc)
         try:
@@ -727,7 +769,9 @@ class Controller:
                 n = 0
                 while f"eth{n}" in used:
                     n += 1
-                ep.update(status="joining", sandbox_id=sb_id, ifname=f"eth{n}",
+                has_link = self.driver(net["driver"]).uses_ipam
+                ep.update(status="joining", sandbox_id=sb_id,
+                          ifname=f"eth{n}" if has_link else None,
                           gw_priority=int(gw_priority))
                 sb["endpoints"].append(ep_id)
                 t.put("endpoint", ep_id, ep)
@@ -752,7 +796,8 @@ class Controller:
         ep["join"] = {"gateway4": join.gateway4, "gateway6": join.gateway6}
         ep["driver_state"] = state
         self.store.put("endpoint", ep["id"], ep)
-        self._configure_sandbox(sb["id"], configure=ep)
+        if ep["ifname"]:
+            self._configure_sandbox(sb["id"], configure=ep)
 
     def _gateway_candidates(self, sb_id: str, without: str | None = None
                             ) -> list[gateway.Candidate]:

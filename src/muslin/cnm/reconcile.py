@@ -104,7 +104,7 @@ def reconcile(ctl: Controller) -> None:
         assert net is not None
         driver = ctl.driver(net["driver"])
         diffs = driver.check_endpoint(ctl.network_info(net), ctl.endpoint_info(ep))
-        if not diffs:
+        if not diffs and ep["ifname"]:
             diffs = _sandbox_side_differences(ctl, ep, sb)
         if diffs:
             log.info("reconcile: rebuilding endpoint %s: %s", ep["name"], "; ".join(diffs))
@@ -220,7 +220,7 @@ def leaks(ctl: Controller) -> list[str]:
             continue
         out += ctl.driver(net["driver"]).check_endpoint(ctl.network_info(net),
                                                         ctl.endpoint_info(ep))
-        if netns.is_netns(sb["netns_path"]):
+        if netns.is_netns(sb["netns_path"]) and ep["ifname"]:
             out += _sandbox_side_differences(ctl, ep, sb)
     for sb in sbs:
         if not netns.is_netns(sb["netns_path"]):

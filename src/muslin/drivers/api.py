@@ -62,8 +62,13 @@ class NetworkDriver(Protocol):
     """A network driver (libnetwork's driverapi.Driver, trimmed to what muslin uses)."""
 
     name: str
+    uses_ipam: bool  # False: the network takes no pools and endpoints no addresses
 
     def capabilities(self) -> Capability: ...
+
+    def bridge_name(self, net: NetworkInfo) -> str:
+        """The network's kernel device name, or "" when it has none."""
+        ...
 
     def validate_options(self, options: dict[str, str], *, internal: bool) -> dict[str, str]:
         """Normalised options, or InvalidParameter naming the option."""

@@ -50,6 +50,7 @@ class BridgeDriver:
     """Driver "bridge" of one muslin instance."""
 
     name = "bridge"
+    uses_ipam = True
 
     def __init__(self, host: Host, mark: str) -> None:
         self._host = host

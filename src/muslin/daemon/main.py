@@ -1,0 +1,163 @@
+"""muslind's entry point: configuration, pid file, controller, the Engine API on a unix
+socket, and signals (SIGTERM/SIGINT stop; SIGHUP reloads what can be reloaded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from muslin.daemon import config as configmod
+from muslin.errors import MuslinError
+
+log = logging.getLogger("muslin.daemon")
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+           "error": logging.ERROR, "fatal": logging.CRITICAL}
+
+
+class _Formatter(logging.Formatter):
+    """Docker's logrus text format: time="..." level=info msg="..." component=..."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = {"WARNING": "warning", "CRITICAL": "fatal"}.get(record.levelname,
+                                                                 record.levelname.lower())
+        msg = record.getMessage().replace('"', '\\"')
+        line = (f'time="{self.formatTime(record, "%Y-%m-%dT%H:%M:%S")}" level={level} '
+                f'msg="{msg}" component={record.name}')
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def setup_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(_LEVELS[level])
+
+
+def take_pidfile(path: str) -> int:
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        other = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        os.close(fd)
+        raise MuslinError(f"pid file found, ensure muslind is not running or delete {path} "
+                          f"(held by pid {other or '?'})") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def _listen(path: str) -> None:
+    """Removes a stale socket file; refuses when a live daemon answers on it."""
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        return
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(path)
+    except OSError:
+        os.unlink(path)
+        return
+    finally:
+        s.close()
+    raise MuslinError(f"another daemon is already listening on {path}")
+
+
+async def serve(cfg: configmod.DaemonConfig) -> None:
+    from muslin.api.engine import Engine
+    from muslin.api.http import HttpServer
+    from muslin.cnm import Controller
+    from muslin.daemon.firewall_check import forward_drop_policies, warning
+
+    loop = asyncio.get_running_loop()
+    ctl = await loop.run_in_executor(None, lambda: Controller(
+        state_dir=cfg.data_root, run_dir=cfg.exec_root, prefix=cfg.prefix,
+        bip=cfg.bip or None, default_address_pools=cfg.default_address_pools or None,
+        ip_forward=cfg.ip_forward, iptables=cfg.iptables, mtu=cfg.mtu, icc=cfg.icc,
+        ip_masq=cfg.ip_masq))
+    warnings: list[str] = []
+    blockers = await loop.run_in_executor(None, lambda: ctl.host.call(
+        lambda _l, nft: forward_drop_policies(nft, ctl.names.table)))
+    if blockers:
+        warnings.append(warning(blockers))
+        log.warning(warnings[-1])
+    info: dict[str, Any] = {"id": ctl.names.instance, "data_root": cfg.data_root,
+                            "debug": cfg.log_level == "debug", "log_driver": cfg.log_driver,
+                            "live_restore": cfg.live_restore, "warnings": warnings}
+    engine = Engine(ctl, loop, daemon_info=info)
+    server = HttpServer(engine.handle, server_header="muslin")
+    path = cfg.socket_path
+    _listen(path)
+    await server.start_unix(path)
+    os.chmod(path, 0o660)
+    os.chown(path, 0, 0)
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+
+    def reload() -> None:
+        try:
+            values = configmod.reload_values(cfg)
+        except MuslinError as e:
+            log.error("reload refused: %s", e)
+            return
+        for attr, value in values.items():
+            setattr(cfg, attr, value)
+        logging.getLogger().setLevel(_LEVELS[cfg.log_level])
+        info.update(debug=cfg.log_level == "debug", log_driver=cfg.log_driver,
+                    live_restore=cfg.live_restore)
+        log.info("configuration reloaded: %s", ", ".join(sorted(values)) or "nothing")
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
+    log.info("API listening on %s (muslin instance %s)", path, ctl.names.instance)
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        await server.close()
+        engine.close()
+        ctl.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        cfg = configmod.load(argv)
+    except MuslinError as e:
+        print(f"muslind: {e}", file=sys.stderr)
+        return 1
+    setup_logging(cfg.log_level)
+    try:
+        pid_fd = take_pidfile(cfg.pidfile_path)
+    except MuslinError as e:
+        print(f"muslind: {e}", file=sys.stderr)
+        return 1
+    try:
+        asyncio.run(serve(cfg))
+    except MuslinError as e:
+        print(f"muslind: {e}", file=sys.stderr)
+        return 1
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(cfg.pidfile_path)
+        os.close(pid_fd)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
