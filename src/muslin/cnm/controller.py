@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import fcntl
 import ipaddress
+import logging
 import os
 import re
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,8 @@ from muslin.kernel import Host, Links, Nft, in_netns, netns, sysctl
 from muslin.store import LocalStore, Txn
 
 Doc = dict[str, Any]
+Listener = Callable[[str, "Doc | None", Doc], None]
+log = logging.getLogger("muslin.cnm")
 
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 _MAC = re.compile(r"([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}")
@@ -290,6 +293,7 @@ class Controller:
         os.makedirs(self.netns_dir, mode=0o755, exist_ok=True)
         self._lockfile = self._take_lock()
         self._locks: dict[str, threading.RLock] = {}
+        self._listeners: list[Listener] = []
         self._locks_mutex = threading.Lock()
         self._closed = False
         try:
@@ -350,6 +354,22 @@ class Controller:
         finally:
             for lock in reversed(locks):
                 lock.release()
+
+    # -- listeners ---------------------------------------------------------
+    def add_listener(self, fn: Listener) -> None:
+        """fn(event, endpoint_doc, sandbox_doc) after a join ("join"), before a leave
+        ("leave") and before a sandbox is deleted ("sandbox-delete", endpoint None).
+        Called on the operation's thread with the sandbox locked; a listener must be
+        quick and must not call back into the controller's mutating methods; its
+        errors are logged, never raised."""
+        self._listeners.append(fn)
+
+    def _notify(self, event: str, ep: Doc | None, sb: Doc) -> None:
+        for fn in self._listeners:
+            try:
+                fn(event, ep, sb)
+            except Exception:
+                log.exception("listener failed on %s", event)
 
     # -- store helpers -----------------------------------------------------
     def _doc(self, kind: str, key: str, what: str) -> Doc:
@@ -739,6 +759,7 @@ class Controller:
                 self._leave(ep_id, sb_id)
                 self._delete_endpoint(ep_id)
             doc = self._doc("sandbox", sb_id, "sandbox")
+            self._notify("sandbox-delete", None, doc)
             doc["status"] = "deleting"
             self.store.put("sandbox", sb_id, doc)
             netns.delete(doc["netns_path"])
@@ -787,6 +808,7 @@ class Controller:
                 except Exception as undo:  # the first error is the one to report
                     e.add_note(f"undoing the join failed too: {undo}")
                 raise
+            self._notify("join", ep, self._doc("sandbox", sb_id, "sandbox"))
 
     def _plug(self, net: Doc, ep: Doc, sb: Doc) -> None:
         """Kernel steps of a join: the driver's link, then addresses and routes."""
@@ -816,16 +838,24 @@ class Controller:
         return out
 
     def _configure_sandbox(self, sb_id: str, *, configure: Doc | None = None,
-                           without: str | None = None) -> None:
-        """Addresses of one endpoint (configure) and the sandbox's default routes."""
+                           without: str | None = None, force: bool = False) -> None:
+        """Addresses of one endpoint (configure) and the sandbox's default routes.
+
+        The routes last applied are kept in the sandbox's record; only changes go to
+        the kernel (force=True applies all, as reconcile does)."""
         sb = self._doc("sandbox", sb_id, "sandbox")
         cands = self._gateway_candidates(sb_id, without)
         ep4, ep6 = gateway.choose(cands)
-        ifnames = {}
-        for c in (ep4, ep6):
-            if c is not None:
-                ifnames[c.endpoint_id] = self._doc("endpoint", c.endpoint_id,
-                                                   "endpoint")["ifname"]
+        want: dict[str, list[str] | None] = {}
+        for version, chosen in (("4", ep4), ("6", ep6)):
+            gw = None if chosen is None else (chosen.gateway4 if version == "4"
+                                              else chosen.gateway6)
+            want[version] = None if chosen is None or gw is None else [
+                gw, self._doc("endpoint", chosen.endpoint_id, "endpoint")["ifname"]]
+        have = None if force else sb.get("routes")
+        changes = {v: w for v, w in want.items() if have is None or have.get(v) != w}
+        if configure is None and not changes:
+            return
 
         def apply(links: Links) -> None:
             if configure is not None:
@@ -838,17 +868,21 @@ class Controller:
                         links.add_address(link.index, ip, int(plen))
                 links.set(link.index, state="up")
                 faults.point("endpoint.join.configure")
-            for version, chosen in ((4, ep4), (6, ep6)):
-                if chosen is None:
-                    links.del_default_route(version)
-                    continue
-                gw = chosen.gateway4 if version == 4 else chosen.gateway6
-                assert gw is not None
-                links.replace_default_route(gw, links.require(ifnames[chosen.endpoint_id]).index)
+            for version, route in changes.items():
+                if route is None:
+                    links.del_default_route(int(version))
+                else:
+                    links.replace_default_route(route[0], links.require(route[1]).index)
             if configure is not None:
                 faults.point("endpoint.join.gateway")
 
         in_netns(sb["netns_path"], apply)
+        if changes:
+            with self.store.transaction() as t:
+                current = t.get("sandbox", sb_id)
+                if current is not None:
+                    current["routes"] = want
+                    t.put("sandbox", sb_id, current)
 
     def _unplug(self, ep_id: str, sb_id: str) -> None:
         """Undoes a join (or finishes a leave): link, routes, state. Idempotent."""
@@ -874,6 +908,7 @@ class Controller:
             ep = self._doc("endpoint", ep_id, "endpoint")
             if ep["sandbox_id"] != sb_id:
                 raise Forbidden(f"endpoint {ep['name']} is not joined to sandbox {sb_id[:12]}")
+            self._notify("leave", ep, self._doc("sandbox", sb_id, "sandbox"))
             ep["status"] = "leaving"
             self.store.put("endpoint", ep_id, ep)
             self._unplug(ep_id, sb_id)

@@ -137,7 +137,7 @@ def reconcile(ctl: Controller) -> None:
     # 6. Default routes of every sandbox (a rebuilt endpoint may have moved them).
     for sb in store.list("sandbox"):
         if sb["endpoints"]:
-            ctl._configure_sandbox(sb["id"])
+            ctl._configure_sandbox(sb["id"], force=True)
     _warn_br_netfilter(ctl, nets)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from muslin import faults
 from muslin.drivers.api import Capability, EndpointInfo, JoinInfo, NetworkInfo
-from muslin.errors import Conflict, InvalidParameter
+from muslin.errors import Conflict, InvalidParameter, KernelError
 from muslin.firewall import BridgeRules
 from muslin.kernel import Host, Link, Links, Nft
 
@@ -179,18 +179,22 @@ class BridgeDriver:
         alias = f"{self._mark}ep:{ep.id}"
 
         def plug(links: Links, _nft: Nft) -> None:
-            old = links.get(veth)
-            if old is not None and self._ours(old, alias):
-                links.delete(old.index)
+            br = links.require(bridge)
             fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
             try:
-                link = links.add_veth(veth, ifname, alias=alias, peer_netns_fd=fd,
-                                      peer_mac=ep.mac, mtu=mtu or None)
+                try:
+                    links.add_veth(veth, ifname, alias=alias, peer_netns_fd=fd,
+                                   peer_mac=ep.mac, mtu=mtu or None, master=br.index, up=True)
+                except KernelError:
+                    old = links.get(veth)  # left by a killed process: ours, start over
+                    if old is None or not self._ours(old, alias):
+                        raise
+                    links.delete(old.index)
+                    links.add_veth(veth, ifname, alias=alias, peer_netns_fd=fd,
+                                   peer_mac=ep.mac, mtu=mtu or None, master=br.index, up=True)
             finally:
                 os.close(fd)
             faults.point("endpoint.join.link")
-            br = links.require(bridge)
-            links.set(link.index, master=br.index, state="up")
             faults.point("endpoint.join.attach")
 
         self._host.call(plug)

@@ -14,7 +14,7 @@ import errno
 import ipaddress
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pyroute2 import IPRoute
@@ -141,8 +141,10 @@ class Links:
         return self._marked(name, alias)
 
     def add_veth(self, name: str, peer: str, *, alias: str, peer_netns_fd: int | None = None,
-                 peer_mac: str | None = None, mtu: int | None = None) -> Link:
-        """A veth pair: `name` here, `peer` in the namespace behind peer_netns_fd."""
+                 peer_mac: str | None = None, mtu: int | None = None,
+                 master: int | None = None, up: bool = False) -> Link:
+        """A veth pair: `name` here, `peer` in the namespace behind peer_netns_fd; the
+        mark, the master and the up state are set in one more call."""
         peer_kw: dict[str, Any] = {"ifname": peer}
         if peer_netns_fd is not None:
             peer_kw["net_ns_fd"] = peer_netns_fd
@@ -155,7 +157,12 @@ class Links:
             kw["mtu"] = mtu
         with _kernel(f"create veth {name}", "veth"):
             self._ipr.link("add", **kw)
-        return self._marked(name, alias)
+        extra: dict[str, Any] = {}
+        if master is not None:
+            extra["master"] = master
+        if up:
+            extra["state"] = "up"
+        return self._marked(name, alias, **extra)
 
     def add_macvlan(self, name: str, *, parent: int, mode: str, alias: str,
                     mac: str | None = None, mtu: int | None = None) -> Link:
@@ -184,12 +191,14 @@ class Links:
             self._ipr.link("add", **kw)
         return self._marked(name, alias)
 
-    def _marked(self, name: str, alias: str) -> Link:
-        """Sets the ownership mark: the kernel ignores an alias given at creation."""
+    def _marked(self, name: str, alias: str, **extra: Any) -> Link:
+        """Sets the ownership mark (the kernel ignores an alias given at creation) and
+        any other attributes (master, state) in the same request."""
         link = self.require(name)
         with _kernel(f"mark link {name}"):
-            self._ipr.link("set", index=link.index, ifalias=alias)
-        return self.require(name)
+            self._ipr.link("set", index=link.index, ifalias=alias, **extra)
+        return replace(link, alias=alias, master=extra.get("master", link.master),
+                       up=link.up or extra.get("state") == "up")
 
     def add_kind(self, name: str, kind: str, **kw: Any) -> None:
         """Creates a link of any kind (used by the feature probe)."""
