@@ -50,3 +50,38 @@ def tcp_peer(lab: Lab, ns: str, ip: str, port: int = 8080) -> str | None:
     if r.returncode != 0 or " from " not in r.stdout:
         return None
     return r.stdout.strip().split(" from ", 1)[1]
+
+
+UDP_ECHO = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+tag = sys.argv[3].encode()
+while True:
+    data, peer = s.recvfrom(1000)
+    s.sendto(tag + b':' + data, peer)
+"""
+
+UDP_CLIENT = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('0.0.0.0', int(sys.argv[3])))
+s.settimeout(2)
+s.sendto(b'ping', (sys.argv[1], int(sys.argv[2])))
+print(s.recv(100).decode())
+"""
+
+
+def udp_server(lab: Lab, ns: str, ip: str, port: int, tag: str) -> None:
+    lab.spawn(ns, [sys.executable, "-c", UDP_ECHO, ip, str(port), tag])
+    lab.wait_until(lambda: lab.run(ns, ["ss", "-lunH", f"sport = :{port}"],
+                                   check=False).stdout.strip() != "",
+                   what=f"UDP server on {ip}:{port}")
+
+
+def udp_ask(lab: Lab, ns: str, ip: str, port: int, src_port: int = 40000) -> str | None:
+    """The tag of the server that answered, or None; a fixed source port keeps the same
+    conntrack entry from one call to the next."""
+    r = lab.run(ns, [sys.executable, "-c", UDP_CLIENT, ip, str(port), str(src_port)],
+                check=False, timeout=15)
+    return r.stdout.strip().split(":")[0] if r.returncode == 0 else None

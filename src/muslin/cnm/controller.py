@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from muslin import faults, firewall, ipam
+from muslin import faults, firewall, ipam, portmap
 from muslin.cnm import gateway
 from muslin.cnm.ipam_driver import LOCAL_SPACE, DefaultIpam, IpamDriver
 from muslin.cnm.names import InstanceNames
@@ -43,7 +43,9 @@ from muslin.drivers.bridge import (
 )
 from muslin.drivers.simple import HostDriver, NullDriver
 from muslin.errors import Conflict, Forbidden, InvalidParameter, MuslinError, NotFound
-from muslin.kernel import Host, Links, Nft, in_netns, netns, sysctl
+from muslin.kernel import Host, Links, Nft, conntrack, in_netns, netns, sysctl
+from muslin.portmap import PortHolder
+from muslin.portspec import PortBinding
 from muslin.store import LocalStore, Txn
 
 Doc = dict[str, Any]
@@ -197,6 +199,15 @@ class Endpoint:
     def join(self, sb: Sandbox, *, gw_priority: int = 0) -> None:
         self._ctl._join(self.id, sb.id, gw_priority)
 
+    def publish(self, bindings: Sequence[PortBinding]) -> list[PortBinding]:
+        """Publishes ports of this joined endpoint on the host (kernel DNAT); returns the
+        bindings with the host ports the kernel picked for those given as 0."""
+        return self._ctl._publish(self.id, list(bindings))
+
+    @property
+    def ports(self) -> list[PortBinding]:
+        return [PortBinding.from_dict(d) for d in self._doc().get("ports", [])]
+
     def leave(self, sb: Sandbox) -> None:
         self._ctl._leave(self.id, sb.id)
 
@@ -299,6 +310,7 @@ class Controller:
         try:
             self.store = LocalStore(os.path.join(self.state_dir, "state.db"))
             self.host = Host(host_netns, name=f"muslin-{self.names.instance}-host")
+            self.ports = PortHolder(self.host)
             self._drivers: dict[str, NetworkDriver] = {
                 "bridge": BridgeDriver(self.host, self.names.mark),
                 "host": HostDriver(), "null": NullDriver()}
@@ -331,6 +343,8 @@ class Controller:
         if self._closed:
             return
         self._closed = True
+        if hasattr(self, "ports"):
+            self.ports.close()
         if hasattr(self, "host"):
             self.host.close()
         if hasattr(self, "store"):
@@ -884,9 +898,61 @@ class Controller:
                     current["routes"] = want
                     t.put("sandbox", sb_id, current)
 
+    def _publish(self, ep_id: str, bindings: list[PortBinding]) -> list[PortBinding]:
+        ep = self._doc("endpoint", ep_id, "endpoint")
+        sb_id = ep.get("sandbox_id")
+        if not sb_id:
+            raise Forbidden(f"endpoint {ep['name']} is not joined: ports are published for "
+                            "a running container")
+        with self._locked("sb:" + sb_id):
+            ep = self._doc("endpoint", ep_id, "endpoint")
+            net = self._doc("network", ep["network_id"], "network")
+            rules = self.driver(net["driver"]).firewall_rules(self.network_info(net))
+            if rules is None or net["internal"] or not ep.get("ipv4"):
+                return []  # as Docker: nothing to publish on such networks
+            held = self.ports.hold(bindings, ep_id)
+            try:
+                ep["ports"] = ep.get("ports", []) + [b.to_dict() for b in held]
+                self.store.put("endpoint", ep_id, ep)
+                pubs = portmap.published(held, ep["ipv4"].split("/")[0])
+                if self._settings.iptables and pubs:
+                    self.host.call(lambda _l, nft: nft.run(
+                        firewall.publish_add(self.names.table, pubs)))
+            except BaseException:
+                self.ports.release(held)
+                ep["ports"] = [d for d in ep["ports"]
+                               if PortBinding.from_dict(d) not in held]
+                self.store.put("endpoint", ep_id, ep)
+                raise
+            return held
+
+    def _unpublish(self, ep: Doc) -> None:
+        bindings = [PortBinding.from_dict(d) for d in ep.get("ports", [])]
+        if not bindings:
+            return
+        pubs = portmap.published(bindings, (ep.get("ipv4") or "/").split("/")[0])
+        table = self.names.table
+
+        def remove(_l: Links, nft: Nft) -> None:
+            listing = nft.list_table("inet", table)
+            if listing is not None and pubs:
+                shape = firewall.plan.observed_shape(listing)
+                present = [p for p in pubs if p.chain in shape.chains]
+                nft.run(firewall.publish_remove(table, present))
+            for b in bindings:
+                if b.proto == "udp":
+                    conntrack.flush_udp_dport(b.host_port)
+
+        if self._settings.iptables:
+            self.host.call(remove)
+        self.ports.release(bindings)
+        ep["ports"] = []
+        self.store.put("endpoint", ep["id"], ep)
+
     def _unplug(self, ep_id: str, sb_id: str) -> None:
         """Undoes a join (or finishes a leave): link, routes, state. Idempotent."""
         ep = self._doc("endpoint", ep_id, "endpoint")
+        self._unpublish(ep)
         net = self._doc("network", ep["network_id"], "network")
         driver = self.driver(net["driver"])
         driver.leave(self.network_info(net), self.endpoint_info(ep))

@@ -15,10 +15,11 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
-from muslin import firewall
+from muslin import firewall, portmap
 from muslin.errors import MuslinError
 from muslin.firewall import plan
 from muslin.kernel import Links, Nft, in_netns, netns, sysctl
+from muslin.portspec import PortBinding
 
 if TYPE_CHECKING:
     from muslin.cnm.controller import Controller
@@ -38,6 +39,36 @@ def _firewall_rules(ctl: Controller, nets: list[Doc]) -> list[firewall.BridgeRul
             if rules is not None:
                 out.append(rules)
     return out
+
+
+def _published(ctl: Controller) -> list[firewall.Published]:
+    out = []
+    for ep in ctl.store.list("endpoint"):
+        if ep["status"] == "joined" and ep.get("ports") and ep.get("ipv4"):
+            out += portmap.published([PortBinding.from_dict(d) for d in ep["ports"]],
+                                     ep["ipv4"].split("/")[0])
+    return out
+
+
+def _hold_published_ports(ctl: Controller) -> None:
+    """After a restart the sockets that held published ports are gone: bind them again."""
+    for ep in ctl.store.list("endpoint"):
+        bindings = [PortBinding.from_dict(d) for d in ep.get("ports", [])]
+        if ep["status"] != "joined" or not bindings:
+            continue
+        kept = []
+        for b in bindings:
+            if (b.proto, b.host_ip or "0.0.0.0", b.host_port) in ctl.ports.held():
+                kept.append(b)
+                continue
+            try:
+                kept += ctl.ports.hold([b], ep["id"])
+            except MuslinError as e:
+                log.error("reconcile: endpoint %s loses published port %s: %s", ep["name"],
+                          b.host_port, e)
+        if kept != bindings:
+            ep["ports"] = [b.to_dict() for b in kept]
+            ctl.store.put("endpoint", ep["id"], ep)
 
 
 def _sandbox_side_differences(ctl: Controller, ep: Doc, sb: Doc) -> list[str]:
@@ -130,9 +161,10 @@ def reconcile(ctl: Controller) -> None:
             netns.delete(os.path.join(ctl.netns_dir, name))
     # 4. IPAM allocations without an owner.
     _release_orphans(ctl)
-    # 5. The firewall, in one batch.
+    # 5. Published ports and the firewall, in one batch.
+    _hold_published_ports(ctl)
     if ctl._settings.iptables:
-        cmds = plan.table_rebuild(ctl.names.table, _firewall_rules(ctl, nets))
+        cmds = plan.table_rebuild(ctl.names.table, _firewall_rules(ctl, nets), _published(ctl))
         ctl.host.call(lambda _l, nft: nft.run(cmds))
     # 6. Default routes of every sandbox (a rebuilt endpoint may have moved them).
     for sb in store.list("sandbox"):
@@ -247,8 +279,15 @@ def leaks(ctl: Controller) -> list[str]:
     if ctl._settings.iptables:
         listing = ctl.host.call(lambda _l, nft: nft.list_table("inet", ctl.names.table))
         observed = plan.observed_shape(listing) if listing is not None else None
-        out += plan.shape_differences(plan.expected_shape(_firewall_rules(ctl, ready)),
-                                      observed, ctl.names.table)
+        out += plan.shape_differences(
+            plan.expected_shape(_firewall_rules(ctl, ready), _published(ctl)), observed,
+            ctl.names.table)
+    for ep in eps:
+        for d in ep.get("ports", []):
+            b = PortBinding.from_dict(d)
+            if (b.proto, b.host_ip or "0.0.0.0", b.host_port) not in ctl.ports.held():
+                out.append(f"endpoint {ep['name']}: host port {b.host_port}/{b.proto} is "
+                           "not held")
     # IPAM
     net_ids = {d["id"] for d in nets}
     ep_ids = {d["id"] for d in eps}

@@ -17,7 +17,7 @@ from muslin import faults
 from muslin.drivers.api import Capability, EndpointInfo, JoinInfo, NetworkInfo
 from muslin.errors import Conflict, InvalidParameter, KernelError
 from muslin.firewall import BridgeRules
-from muslin.kernel import Host, Link, Links, Nft
+from muslin.kernel import Host, Link, Links, Nft, sysctl
 
 OPT_NAME = "com.docker.network.bridge.name"
 OPT_ICC = "com.docker.network.bridge.enable_icc"
@@ -108,6 +108,8 @@ class BridgeDriver:
             for gw in net.gateways:
                 ip, plen = _prefix(gw)
                 links.add_address(br.index, ip, plen)
+            # published ports answer on 127.0.0.1 too (Docker with userland-proxy false)
+            sysctl.set(f"net/ipv4/conf/{name}/route_localnet", "1")
             links.set(br.index, state="up")
 
         self._host.call(build)
@@ -183,18 +185,23 @@ class BridgeDriver:
             fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
             try:
                 try:
-                    links.add_veth(veth, ifname, alias=alias, peer_netns_fd=fd,
-                                   peer_mac=ep.mac, mtu=mtu or None, master=br.index, up=True)
+                    link = links.add_veth(veth, ifname, alias=alias, peer_netns_fd=fd,
+                                          peer_mac=ep.mac, mtu=mtu or None, master=br.index,
+                                          up=True)
                 except KernelError:
                     old = links.get(veth)  # left by a killed process: ours, start over
                     if old is None or not self._ours(old, alias):
                         raise
                     links.delete(old.index)
-                    links.add_veth(veth, ifname, alias=alias, peer_netns_fd=fd,
-                                   peer_mac=ep.mac, mtu=mtu or None, master=br.index, up=True)
+                    link = links.add_veth(veth, ifname, alias=alias, peer_netns_fd=fd,
+                                          peer_mac=ep.mac, mtu=mtu or None, master=br.index,
+                                          up=True)
             finally:
                 os.close(fd)
             faults.point("endpoint.join.link")
+            # as Docker without userland proxy: a container reaching its own published
+            # port is DNATed back (bridged by br_netfilter) out of the port it came from
+            links.set_hairpin(link.index)
             faults.point("endpoint.join.attach")
 
         self._host.call(plug)

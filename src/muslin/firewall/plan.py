@@ -86,6 +86,9 @@ def _skeleton(t: str, initial: dict[str, list[Any]] | None = None) -> list[Cmd]:
         {"add": _chain(t, "forward", type="filter", hook="forward", prio=0, policy="accept")},
         {"add": _chain(t, "postrouting", type="nat", hook="postrouting", prio=100,
                        policy="accept")},
+        {"add": _chain(t, "prerouting", type="nat", hook="prerouting", prio=-100,
+                       policy="accept")},
+        {"add": _chain(t, "output", type="nat", hook="output", prio=-100, policy="accept")},
         {"add": {"set": {"family": FAMILY, "table": t, "name": "bridges", "type": "ifname"}}},
     ]
     for name, key in (("from_net", "ifname"), ("to_net", "ifname"),
@@ -96,6 +99,13 @@ def _skeleton(t: str, initial: dict[str, list[Any]] | None = None) -> list[Cmd]:
             if initial and initial.get(name):
                 m["elem"] = initial[name]
         cmds.append({"add": {"map": m}})
+    for name, keys in (("pub4", ["inet_proto", "inet_service"]),
+                       ("pub4ip", ["ipv4_addr", "inet_proto", "inet_service"])):
+        # verdict maps (libnftables 1.0.6's JSON cannot declare concatenated data maps)
+        m = {"family": FAMILY, "table": t, "name": name, "type": keys, "map": "verdict"}
+        if initial and initial.get(name):
+            m["elem"] = initial[name]
+        cmds.append({"add": {"map": m}})
     cmds += [
         {"add": _rule(t, "forward", {"vmap": {"key": _meta("iifname"), "data": "@from_net"}})},
         {"add": _rule(t, "forward", {"vmap": {"key": _meta("oifname"), "data": "@to_net"}})},
@@ -103,11 +113,34 @@ def _skeleton(t: str, initial: dict[str, list[Any]] | None = None) -> list[Cmd]:
             "key": {"payload": {"protocol": "ip", "field": "saddr"}}, "data": "@masq4"}})},
         {"add": _rule(t, "postrouting", {"vmap": {
             "key": {"payload": {"protocol": "ip6", "field": "saddr"}}, "data": "@masq6"}})},
+        # published ports reached from the host itself via 127.0.0.1 (route_localnet)
+        {"add": _rule(t, "postrouting",
+                      _match({"payload": {"protocol": "ip", "field": "saddr"}},
+                             {"prefix": {"addr": "127.0.0.0", "len": 8}}),
+                      _match({"ct": {"key": "status"}}, "dnat", "in"), {"masquerade": None})},
     ]
+    for chain in ("prerouting", "output"):
+        cmds += [{"add": rule} for rule in _publish_rules(t, chain)]
     return cmds
 
 
-SKELETON_CHAINS = {"forward": 2, "postrouting": 2}
+def _publish_rules(t: str, chain: str) -> list[Cmd]:
+    """DNAT of published ports: one map lookup per packet whatever their number; the
+    map jumps to the port's own chain, which holds its one DNAT rule."""
+    proto_port = [{"meta": {"key": "l4proto"}},
+                  {"payload": {"protocol": "th", "field": "dport"}}]
+    ipv4 = _match({"meta": {"key": "nfproto"}}, "ipv4")
+    local = _match({"fib": {"result": "type", "flags": ["daddr"]}}, "local")
+    return [
+        _rule(t, chain, ipv4, {"vmap": {"key": {"concat": [
+            {"payload": {"protocol": "ip", "field": "daddr"}}, *proto_port]},
+            "data": "@pub4ip"}}),
+        _rule(t, chain, ipv4, local, {"vmap": {"key": {"concat": proto_port},
+                                               "data": "@pub4"}}),
+    ]
+
+
+SKELETON_CHAINS = {"forward": 2, "postrouting": 3, "prerouting": 2, "output": 2}
 
 
 def _network_chains(t: str, r: BridgeRules) -> list[tuple[str, list[Cmd]]]:
@@ -129,9 +162,11 @@ def _network_chains(t: str, r: BridgeRules) -> list[tuple[str, list[Cmd]]]:
     to.append(_rule(t, f"{r.tag}-to", {"drop": None}))
     chains = [(f"{r.tag}-from", frm), (f"{r.tag}-to", to)]
     if r.masquerade and not r.internal and r.subnets:
-        chains.append((f"{r.tag}-masq",
-                       [_rule(t, f"{r.tag}-masq", _match(oif, r.bridge, "!="),
-                              {"masquerade": None})]))
+        chains.append((f"{r.tag}-masq", [
+            # hairpin: a member reaching a published port of its own network
+            _rule(t, f"{r.tag}-masq", _match(oif, r.bridge),
+                  _match({"ct": {"key": "status"}}, "dnat", "in"), {"masquerade": None}),
+            _rule(t, f"{r.tag}-masq", _match(oif, r.bridge, "!="), {"masquerade": None})]))
     return chains
 
 
@@ -177,7 +212,8 @@ def network_remove(t: str, r: BridgeRules) -> list[Cmd]:
     return cmds
 
 
-def table_rebuild(t: str, networks: list[BridgeRules]) -> list[Cmd]:
+def table_rebuild(t: str, networks: list[BridgeRules],
+                  published: list[Published] | None = None) -> list[Cmd]:
     """One batch that replaces the whole table with what the networks need."""
     cmds: list[Cmd] = [{"add": {"table": _table(t)}}, {"delete": {"table": _table(t)}}]
     masq: dict[str, list[Any]] = {"masq4": [], "masq6": []}
@@ -187,7 +223,8 @@ def table_rebuild(t: str, networks: list[BridgeRules]) -> list[Cmd]:
     cmds.append({"add": {"table": _table(t)}})
     for r in networks:  # jump targets exist before the maps that name them
         cmds += [{"add": _chain(t, name)} for name, _ in _network_chains(t, r)]
-    cmds += _skeleton(t, masq)
+    cmds += _publish_chains(t, published or [])
+    cmds += _skeleton(t, {**masq, **_published_by_map(published or [])})
     for r in networks:
         cmds += network_add(t, r, with_masq=False)
     return cmds
@@ -200,14 +237,80 @@ def table_delete(t: str) -> list[Cmd]:
 def _elem_key(e: Any) -> str:
     if isinstance(e, dict) and "prefix" in e:
         return f"{e['prefix']['addr']}/{e['prefix']['len']}"
+    if isinstance(e, dict) and "concat" in e:
+        return " . ".join(str(x) for x in e["concat"])
     return str(e)
 
 
-def expected_shape(networks: list[BridgeRules]) -> TablePlan:
+@dataclass(frozen=True)
+class Published:
+    """One published IPv4 port: (host address or "" for all, proto, host port) -> target."""
+
+    proto: str
+    host_port: int
+    target_ip: str
+    target_port: int
+    host_ip: str = ""
+
+    def map_name(self) -> str:
+        return "pub4ip" if self.host_ip else "pub4"
+
+    def key(self) -> Cmd:
+        parts: list[Any] = [self.proto, self.host_port]
+        return {"concat": [self.host_ip, *parts] if self.host_ip else parts}
+
+    @property
+    def chain(self) -> str:
+        where = self.host_ip.replace(".", "_") + "-" if self.host_ip else ""
+        return f"p-{where}{self.proto}-{self.host_port}"
+
+    def element(self) -> list[Any]:
+        return [self.key(), {"jump": {"target": self.chain}}]
+
+    def rule(self, t: str) -> Cmd:
+        return _rule(t, self.chain, _match(_meta("l4proto"), self.proto),
+                     {"dnat": {"family": "ip", "addr": self.target_ip,
+                               "port": self.target_port}})
+
+
+def _published_by_map(pubs: list[Published]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {"pub4": [], "pub4ip": []}
+    for p in pubs:
+        out[p.map_name()].append(p.element())
+    return out
+
+
+def _publish_chains(t: str, pubs: list[Published]) -> list[Cmd]:
+    cmds: list[Cmd] = []
+    for p in pubs:
+        cmds += [{"add": _chain(t, p.chain)}, {"add": p.rule(t)}]
+    return cmds
+
+
+def publish_add(t: str, pubs: list[Published]) -> list[Cmd]:
+    return _publish_chains(t, pubs) + [
+        {"add": _elements(t, m, elems)} for m, elems in _published_by_map(pubs).items()
+        if elems]
+
+
+def publish_remove(t: str, pubs: list[Published]) -> list[Cmd]:
+    cmds = [{"delete": _elements(t, m, [e[0] for e in elems])}
+            for m, elems in _published_by_map(pubs).items() if elems]
+    for p in pubs:
+        cmds += [{"flush": _chain(t, p.chain)}, {"delete": _chain(t, p.chain)}]
+    return cmds
+
+
+def expected_shape(networks: list[BridgeRules],
+                   published: list[Published] | None = None) -> TablePlan:
     """The shape the table should have, to compare with `observed_shape`."""
     chains = dict(SKELETON_CHAINS)
     elements: dict[str, set[str]] = {n: set() for n in ("bridges", "from_net", "to_net",
-                                                         "masq4", "masq6")}
+                                                         "masq4", "masq6", "pub4", "pub4ip")}
+    for m, elems in _published_by_map(published or []).items():
+        elements[m].update(_elem_key(e[0]) for e in elems)
+    for p in published or []:
+        chains[p.chain] = 1
     for r in networks:
         for name, rules in _network_chains("", r):
             chains[name] = len(rules)

@@ -210,6 +210,12 @@ class Links:
         with _kernel(f"set link #{index} {sorted(kw)}"):
             self._ipr.link("set", index=index, **kw)
 
+    def set_hairpin(self, index: int, on: bool = True) -> None:
+        """A bridge port's hairpin mode: frames may leave by the port they came in on
+        (needed when a container reaches its own published port through the host)."""
+        with _kernel(f"set hairpin mode of #{index}"):
+            self._ipr.brport("set", index=index, mode=1 if on else 0)
+
     def move_to_netns(self, index: int, netns_fd: int, new_name: str | None = None) -> None:
         kw: dict[str, Any] = {"net_ns_fd": netns_fd}
         if new_name:
