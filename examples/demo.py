@@ -1,14 +1,14 @@
 """The seed's single-host walkthrough, as far as muslin has come, end to end.
 
 It plays a fresh host: a network namespace of its own (nothing else on this machine
-changes) with muslind inside, driven by the `muslin` CLI and by the real `docker` CLI
-when one is installed. Containers are not there yet (a later issue), so the part of
-the walkthrough that needs them runs on two sandboxes made with the library after the
-daemon has stopped: they join `localnet` and ping each other.
+changes) with muslind inside, driven by the `muslin` CLI (and the real `docker` CLI
+when one is installed): a user bridge, two busybox containers that find each other by
+name, a published port, and the seed's macvlan command (not there yet).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -59,6 +59,9 @@ def main() -> int:
     host = os.path.join(top, "host")
     state, run_dir, sock = f"{top}/state", f"{top}/run", f"{top}/muslin.sock"
     netns.create(host)
+    from muslin.kernel import in_netns
+
+    in_netns(host, lambda links: links.set(links.require("lo").index, state="up"))
     daemon: subprocess.Popen[bytes] | None = None
     try:
         step("muslind, in a namespace of its own (a fresh host)")
@@ -77,45 +80,48 @@ def main() -> int:
         step("single-host bridge network: docker network create -d bridge localnet")
         run([*muslin, "network", "create", "-d", "bridge", "localnet"])
         run([*muslin, "network", "ls"])
+        # --dns: the demo host has no resolver of its own; container names are answered
+        # by the embedded DNS at 127.0.0.11 all the same
+        dns = ["--dns", "127.0.0.1"]
+        for name in ("c1", "c2"):
+            step(f"docker run -d --name {name} --network localnet busybox sleep 1d")
+            run([*muslin, "run", "-d", "--name", name, "--network", "localnet", *dns,
+                 "busybox", "sleep", "1d"])
         run([*muslin, "network", "inspect", "-f",
-             "{{.Name}}: {{.Driver}} {{range .IPAM.Config}}{{.Subnet}} via {{.Gateway}}"
-             "{{end}}", "localnet"])
-        step("the seed's addressing flags (--subnet, --ip-range, --gateway)")
-        run([*muslin, "network", "create", "--subnet=10.0.0.0/24", "--ip-range=10.0.0.0/25",
-             "--gateway=10.0.0.1", "seednet"])
-        run([*muslin, "network", "inspect", "-f", "{{json .IPAM.Config}}", "seednet"])
+             "{{range .Containers}}{{.Name}} {{.IPv4Address}}  {{end}}", "localnet"])
+        step("service discovery: c2 pings c1 by name (embedded DNS)")
+        run([*muslin, "exec", "c2", "ping", "-c1", "c1"])
+        step("port publishing: docker run -d -p 8080:80 --name web busybox httpd -f -p 80")
+        run([*muslin, "run", "-d", "-p", "8080:80", "--name", "web", *dns, "busybox",
+             "sh", "-c", "echo hello from web > /tmp/index.html; httpd -f -p 80 -h /tmp"])
+        run([*muslin, "port", "web"])
+        run(["nsenter", f"--net={host}", sys.executable, "-c",
+             "import time, urllib.request\n"
+             "for _ in range(50):\n"
+             "    try:\n"
+             "        print(urllib.request.urlopen('http://127.0.0.1:8080/index.html',"
+             " timeout=2).read().decode().strip()); break\n"
+             "    except OSError: time.sleep(0.1)\n"])
+        run([*muslin, "ps"])
         if shutil.which("docker"):
             step("the same daemon through the real docker CLI")
-            run(["docker", "network", "ls"], env={**os.environ, "DOCKER_HOST": f"unix://{sock}",
-                                                  "DOCKER_CONFIG": f"{top}/docker"})
-        run([*muslin, "network", "rm", "seednet"])
+            run(["docker", "ps", "--format", "{{.Names}}: {{.Status}} {{.Ports}}"],
+                env={**os.environ, "DOCKER_HOST": f"unix://{sock}",
+                     "DOCKER_CONFIG": f"{top}/docker"})
+        step("the seed's macvlan network (macvlan arrives with a later issue)")
+        print("$ muslin network create -d macvlan --subnet=10.0.0.0/24 "
+              "--ip-range=10.0.0.0/25 --gateway=10.0.0.1 -o parent=eth0.100 macvlan100")
+        out = subprocess.run([*muslin, "network", "create", "-d", "macvlan",
+                              "--subnet=10.0.0.0/24", "--ip-range=10.0.0.0/25",
+                              "--gateway=10.0.0.1", "-o", "parent=eth0.100", "macvlan100"],
+                             capture_output=True, text=True, timeout=60)
+        print((out.stdout + out.stderr).strip())
+        step("clean up")
+        run([*muslin, "rm", "-f", "c1", "c2", "web"])
+        run([*muslin, "network", "rm", "localnet"])
         daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=30)
+        daemon.wait(timeout=60)
         daemon = None
-
-        step("two sandboxes on localnet (containers arrive in a later issue)")
-        import muslin as lib
-
-        ctl = lib.Controller(state_dir=state, run_dir=run_dir, prefix="demo", host_netns=host)
-        try:
-            net = ctl.network("localnet")
-            members = []
-            for name in ("c1", "c2"):
-                sb = ctl.create_sandbox(name)
-                ep = net.create_endpoint(name)
-                ep.join(sb)
-                members.append((sb, ep))
-                print(f"{name}: {ep.interface_name} {ep.ipv4_cidr} {ep.mac_address}")
-            (_, ep1), (sb2, _) = members
-            run(["nsenter", f"--net={sb2.netns_path}", "ping", "-c1", "-W2",
-                 str(ep1.ipv4_address)])
-            print("leaks:", ctl.leaks() or "none")
-            for sb, _ in members:
-                sb.delete()
-            net.delete()
-            print("removed; leaks:", ctl.leaks() or "none")
-        finally:
-            ctl.close()
     finally:
         if daemon is not None:
             daemon.kill()
@@ -125,6 +131,9 @@ def main() -> int:
             netns.delete(os.path.join(netns_dir, name))
         netns.delete(host)
         shutil.rmtree(top, ignore_errors=True)
+        for controller in os.listdir("/sys/fs/cgroup"):  # the instance's (empty) cgroup
+            with contextlib.suppress(OSError):
+                os.rmdir(f"/sys/fs/cgroup/{controller}/demo")
     print("\ndemo: done")
     return 0
 

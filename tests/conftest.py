@@ -136,18 +136,19 @@ DEFAULT_RECORDS = {
 
 @pytest.fixture
 def stub_dns_for(lab: Lab) -> Callable[..., StubDNS]:
-    """Factory: stub_dns_for(target=None, records=None, *, tc=False, port=53).
+    """Factory: stub_dns_for(target=None, records=None, *, tc=False, port=53, rcode=None).
 
     Starts a stub DNS server in a namespace of its own. With a target (a LabHost or a
     lab namespace) the stub is wired to it by a veth from 203.0.113.0/24 (a /30 per
     stub: target .201, stub .202, then .205/.206, ...) and has a default route back
     through it; its `address` is then reachable from the target. Without one, its
-    address is 127.0.0.1 inside its own namespace.
+    address is 127.0.0.1 inside its own namespace. With rcode (e.g. "SERVFAIL") it
+    answers every query with that rcode.
     """
     count = iter(range(14))
 
     def make(target: Namespace | None = None, records: dict[str, list[str] | str] | None = None,
-             *, tc: bool = False, port: int = 53) -> StubDNS:
+             *, tc: bool = False, port: int = 53, rcode: str | None = None) -> StubDNS:
         recs = {k: [v] if isinstance(v, str) else list(v)
                 for k, v in (records if records is not None else DEFAULT_RECORDS).items()}
         ns = lab.netns("dns")
@@ -168,6 +169,8 @@ def stub_dns_for(lab: Lab) -> Callable[..., StubDNS]:
             argv += ["--record", f"{name}={','.join(addrs)}"]
         if tc:
             argv.append("--tc")
+        if rcode:
+            argv += ["--rcode", rcode]
         proc = lab.spawn(ns, argv)
 
         def up() -> bool:

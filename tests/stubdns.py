@@ -3,8 +3,9 @@
 Answers A (and AAAA) queries for the names given with --record, NXDOMAIN for any
 other name, and NOERROR with no answer for a known name asked for another type.
 With --tc, every UDP answer is empty with the TC bit set, so clients must retry
-over TCP (which answers in full). Every query is appended to --log as a line
-"proto qname qtype". --ready FILE is written once both sockets listen.
+over TCP (which answers in full). With --rcode NAME (e.g. SERVFAIL, REFUSED) every
+query is answered with that rcode and nothing else. Every query is appended to --log
+as a line "proto qname qtype". --ready FILE is written once both sockets listen.
 
 The lab starts it inside a lab namespace:
 
@@ -38,9 +39,11 @@ TTL = 30
 class Zone:
     """The stub's records: name -> addresses; answers one wire query."""
 
-    def __init__(self, records: dict[str, list[str]], *, tc: bool, log: Path | None) -> None:
+    def __init__(self, records: dict[str, list[str]], *, tc: bool, log: Path | None,
+                 rcode: str | None = None) -> None:
         self.records = {dns.name.from_text(k).canonicalize(): v for k, v in records.items()}
         self.tc = tc
+        self.rcode = dns.rcode.from_text(rcode) if rcode else None
         self.log = log
         self._lock = threading.Lock()
 
@@ -62,6 +65,10 @@ class Zone:
         r.flags |= dns.flags.AA
         if not q.question:
             r.set_rcode(dns.rcode.FORMERR)
+            return r.to_wire()
+        if self.rcode is not None:
+            r.flags &= ~dns.flags.AA
+            r.set_rcode(self.rcode)
             return r.to_wire()
         rr = q.question[0]
         addrs = self.records.get(rr.name.canonicalize())
@@ -145,10 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=53)
     p.add_argument("--record", action="append", default=[], metavar="NAME=IP[,IP]")
     p.add_argument("--tc", action="store_true", help="answer UDP with TC set and no records")
+    p.add_argument("--rcode", help="answer every query with this rcode (e.g. SERVFAIL)")
     p.add_argument("--ready", type=Path)
     p.add_argument("--log", type=Path)
     a = p.parse_args(argv)
-    zone = Zone(parse_records(a.record), tc=a.tc, log=a.log)
+    zone = Zone(parse_records(a.record), tc=a.tc, log=a.log, rcode=a.rcode)
     serve(zone, a.listen, a.port, a.ready)
     return 0
 

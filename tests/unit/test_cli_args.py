@@ -227,11 +227,13 @@ Run 'muslin network COMMAND --help' for more information on a command.
 """
     root = cmdline.help_text("muslin", ROOT, top=TOP_COMMANDS, width=80)
     assert root.startswith("\nUsage:  muslin [OPTIONS] COMMAND\n\n")
-    assert "\nCommon Commands:\n  version     Show the muslin version information\n" \
-        "  info        Display system-wide information\n" in root
-    assert "\nManagement Commands:\n  network     Manage networks\n  system      Manage muslin\n" \
+    assert "\nCommon Commands:\n  run         Create and run a new container from an image\n" \
         in root
-    assert "\nCommands:\n  events      Get real time events from the server\n" in root
+    assert "  version     Show the muslin version information\n" \
+        "  info        Display system-wide information\n\n" in root
+    assert "\n  network     Manage networks\n  system      Manage muslin\n" in root
+    assert "\nCommands:\n  attach      " in root
+    assert "\n  events      Get real time events from the server\n" in root
     assert "\nGlobal Options:\n  -D, --debug         Enable debug mode\n" \
         "  -H, --host string   Daemon socket to connect to\n" in root
     assert root.endswith("\n\nRun 'muslin COMMAND --help' for more information on a command.\n")

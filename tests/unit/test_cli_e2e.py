@@ -488,7 +488,8 @@ def test_usage_errors_and_help(engine: FakeEngine) -> None:
     assert r.out.endswith("\nRun 'muslin network COMMAND --help' for more information on a "
                           "command.\n")
     r = muslin(engine, "--help")
-    assert "Management Commands:\n  network     Manage networks\n" in r.out
+    assert "Management Commands:\n  container   Manage containers\n" in r.out
+    assert "\n  network     Manage networks\n" in r.out
     assert engine.requests == []  # help and usage errors never touch the socket
 
 

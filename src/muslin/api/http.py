@@ -149,9 +149,14 @@ class HttpServer:
                     writer: asyncio.StreamWriter, req: Request, resp: Response) -> bool:
         headers = [("Server", self._server_header), *resp.headers]
         if resp.hijack is not None:
-            headers += [("Connection", "Upgrade"), ("Upgrade", "tcp")]
-            writer.write(conn.send(h11.InformationalResponse(status_code=101,
-                                                             headers=headers)))
+            # Docker's hijack: 101 UPGRADED when the client asked to upgrade, else a raw
+            # 200 stream until the connection closes; either way h11 is left behind.
+            if req.headers.get("upgrade", "").lower() == "tcp":
+                head = "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+            else:
+                head = "HTTP/1.1 200 OK\r\n"
+            head += "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n"
+            writer.write(head.encode("latin-1"))
             await writer.drain()
             leftover, _ = conn.trailing_data
             await resp.hijack(bytes(leftover), reader, writer)

@@ -248,15 +248,32 @@ def register(router: Router, engine: Engine) -> None:
         engine.events.publish("network", "destroy", net_id, {"name": name, "type": driver})
         return Response.empty(204)
 
+    def _container(ref: str) -> Any:
+        if engine.containers is None:
+            return None
+        try:
+            return engine.containers.resolve(ref)
+        except NotFound:
+            return None
+
     async def connect(req: Request, version: str, id: str) -> Response:
         body = shapes.body_object(body_json(req))
-        await engine.call(_connect, ctl, id, body)
+        ref = shapes.get(body, "Container", str, "")
+        if engine.containers is not None and await engine.call(_container, ref):
+            cfg = shapes.get(body, "EndpointConfig", dict, {})
+            await engine.call(engine.containers.connect, id, ref, cfg)
+        else:
+            await engine.call(_connect, ctl, id, body)
         engine.events.publish("network", "connect", id, {"container": str(body["Container"])})
         return Response(200)
 
     async def disconnect(req: Request, version: str, id: str) -> Response:
         body = shapes.body_object(body_json(req))
-        await engine.call(_disconnect, ctl, id, body)
+        ref = shapes.get(body, "Container", str, "")
+        if engine.containers is not None and await engine.call(_container, ref):
+            await engine.call(engine.containers.disconnect, id, ref)
+        else:
+            await engine.call(_disconnect, ctl, id, body)
         engine.events.publish("network", "disconnect", id,
                               {"container": str(body.get("Container"))})
         return Response(200)

@@ -53,7 +53,9 @@ class Router:
         self._routes: list[tuple[str, re.Pattern[str], Route]] = []
 
     def add(self, method: str, pattern: str, handler: Route) -> None:
-        regex = "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$"
+        # {name} is one path segment; {name*} may span several (image names have "/")
+        regex = re.sub(r"\{(\w+)\*\}", r"(?P<\1>.+)", pattern)
+        regex = "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", regex) + "$"
         self._routes.append((method, re.compile(regex), handler))
 
     async def __call__(self, req: Request) -> Response:

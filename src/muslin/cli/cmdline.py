@@ -37,16 +37,18 @@ _TYPE_NAMES = {"bool": "", "string": "string", "int": "int", "list": "list",
 class Flag:
     """One flag: long name, optional one-letter short name, kind, help, default."""
 
-    __slots__ = ("default", "help", "kind", "name", "short", "validate")
+    __slots__ = ("default", "help", "hidden", "kind", "name", "short", "validate")
 
     def __init__(self, name: str, kind: str = "bool", help: str = "", *, short: str = "",
-                 default: str = "", validate: Callable[[str], str] | None = None) -> None:
+                 default: str = "", validate: Callable[[str], str] | None = None,
+                 hidden: bool = False) -> None:
         self.name = name
         self.kind = kind
         self.help = help
         self.short = short
         self.default = default
         self.validate = validate
+        self.hidden = hidden  # accepted but left out of --help (pflag's MarkHidden)
 
     def display(self) -> str:
         return f"-{self.short}, --{self.name}" if self.short else f"--{self.name}"
@@ -64,14 +66,16 @@ class Flag:
 
 class Command:
     """A command that runs: `use` is its usage after the name; `run` is
-    "module:function", imported only when the command runs."""
+    "module:function", imported only when the command runs. Without `interspersed`
+    its flags end at the first argument (`run IMAGE CMD -x`: -x is CMD's)."""
 
-    __slots__ = ("aliases", "aliases_text", "flags", "max_args", "min_args", "name", "run",
-                 "short", "use")
+    __slots__ = ("aliases", "aliases_text", "flags", "interspersed", "max_args", "min_args",
+                 "name", "run", "short", "use")
 
     def __init__(self, name: str, use: str, short: str, run: str, *,
                  flags: Sequence[Flag] = (), args: tuple[int, int | None] = (0, 0),
-                 aliases: Sequence[str] = (), aliases_text: str = "") -> None:
+                 aliases: Sequence[str] = (), aliases_text: str = "",
+                 interspersed: bool = True) -> None:
         self.name = name
         self.use = use
         self.short = short
@@ -80,6 +84,7 @@ class Command:
         self.min_args, self.max_args = args
         self.aliases = tuple(aliases)
         self.aliases_text = aliases_text  # docker's "aliases" annotation, if any
+        self.interspersed = interspersed
 
 
 class Group:
@@ -321,6 +326,8 @@ def flag_usages(flags: Sequence[Flag], cols: int) -> str:
     """pflag's FlagUsagesWrapped(cols): flags sorted by name, help in one column."""
     lines: list[tuple[str, str]] = []
     for f in sorted(flags, key=lambda f: f.name):
+        if f.hidden:
+            continue
         head = f"  -{f.short}, --{f.name}" if f.short else f"      --{f.name}"
         if _TYPE_NAMES[f.kind]:
             head += " " + _TYPE_NAMES[f.kind]

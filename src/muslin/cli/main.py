@@ -103,7 +103,8 @@ def _run(argv: list[str], stdin: TextIO, stdout: TextIO, stderr: TextIO,
             path = f"{path} {sub.name}"
             node, rest = sub, rest[1:]
         try:
-            opts, args, want_help = cmdline.parse_flags(node.flags, rest)
+            opts, args, want_help = cmdline.parse_flags(node.flags, rest,
+                                                         interspersed=node.interspersed)
         except cmdline.FlagError as e:
             raise _usage_error(str(e), path, node) from None
         if want_help:

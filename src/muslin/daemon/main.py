@@ -77,6 +77,40 @@ def _listen(path: str) -> None:
     raise MuslinError(f"another daemon is already listening on {path}")
 
 
+async def _containers_and_dns(cfg: configmod.DaemonConfig, ctl: Any,
+                              loop: asyncio.AbstractEventLoop) -> tuple[Any, Any]:
+    """The container runtime (runc under conmon) and the embedded DNS, when this machine
+    has what they need; without them muslind still serves networks."""
+    containers = dns = None
+    try:
+        from muslin.containers.images import ImageStore, build_busybox
+        from muslin.containers.runtime import Runtime
+        from muslin.daemon.containers import ContainerManager
+
+        images = ImageStore(os.path.join(cfg.data_root, "images"))
+        runtime = await loop.run_in_executor(None, lambda: Runtime(
+            os.path.join(cfg.data_root, "containers"), os.path.join(cfg.exec_root, "runtime"),
+            images=images, host_netns=ctl.host.netns_path,
+            cgroup_parent=f"/{ctl.names.instance}"))
+        if not images.exists("busybox") and os.path.exists("/bin/busybox"):
+            await loop.run_in_executor(None, build_busybox, images)
+        containers = ContainerManager(ctl, runtime, daemon_dns=cfg.dns,
+                                      daemon_dns_search=cfg.dns_search,
+                                      daemon_dns_opts=cfg.dns_opts)
+        await loop.run_in_executor(None, runtime.adopt)
+    except MuslinError as e:
+        log.warning("containers are unavailable: %s", e)
+    try:
+        from muslin.dns.server import DnsService
+
+        dns = DnsService(ctl, loop)
+        await dns.astart()
+    except MuslinError as e:
+        log.warning("the embedded DNS is unavailable: %s", e)
+        dns = None
+    return containers, dns
+
+
 async def serve(cfg: configmod.DaemonConfig) -> None:
     from muslin.api.engine import Engine
     from muslin.api.http import HttpServer
@@ -98,7 +132,8 @@ async def serve(cfg: configmod.DaemonConfig) -> None:
     info: dict[str, Any] = {"id": ctl.names.instance, "data_root": cfg.data_root,
                             "debug": cfg.log_level == "debug", "log_driver": cfg.log_driver,
                             "live_restore": cfg.live_restore, "warnings": warnings}
-    engine = Engine(ctl, loop, daemon_info=info)
+    containers, dns = await _containers_and_dns(cfg, ctl, loop)
+    engine = Engine(ctl, loop, daemon_info=info, containers=containers)
     server = HttpServer(engine.handle, server_header="muslin")
     path = cfg.socket_path
     _listen(path)
@@ -129,7 +164,14 @@ async def serve(cfg: configmod.DaemonConfig) -> None:
     finally:
         log.info("stopping")
         await server.close()
+        if containers is not None and not cfg.live_restore:
+            stopped = await loop.run_in_executor(None, containers.stop_all)
+            log.info("stopped %d containers (live-restore is off)", len(stopped))
+        if dns is not None:
+            await dns.aclose()
         engine.close()
+        if containers is not None:
+            containers.runtime.close()
         ctl.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)

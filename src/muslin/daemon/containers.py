@@ -1,0 +1,418 @@
+"""Containers as the daemon runs them: Docker's create/start/stop/rm life cycle tying
+the runtime (runc under conmon, `muslin.containers`) to the CNM controller (a sandbox
+per container, endpoints joined at start and left when it stops), the container's
+/etc files, published ports and the embedded DNS's view of it.
+
+Synchronous and thread-safe (a lock per container); the Engine API calls it on
+worker threads. Docker's metadata of a container lives in the controller's store
+(kind "container"); the runtime keeps its own files. Must not speak HTTP.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from muslin.cnm import Controller
+from muslin.containers import etcfiles
+from muslin.containers.runtime import Runtime, new_id
+from muslin.containers.spec import ContainerSpec
+from muslin.errors import Conflict, InvalidParameter, MuslinError, NotFound
+from muslin.portspec import PortBinding, from_api, to_api
+
+log = logging.getLogger("muslin.containers")
+
+Doc = dict[str, Any]
+_NAME = re.compile(r"/?[a-zA-Z0-9][a-zA-Z0-9_.-]+")
+PREDEFINED_MODES = ("host", "none")
+
+
+def _host_resolv() -> str:
+    try:
+        with open("/etc/resolv.conf") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+class ContainerManager:
+    def __init__(self, ctl: Controller, runtime: Runtime, *,
+                 daemon_dns: Sequence[str] = (), daemon_dns_search: Sequence[str] = (),
+                 daemon_dns_opts: Sequence[str] = (),
+                 on_event: Callable[[str, str, dict[str, str]], None] | None = None) -> None:
+        self.ctl = ctl
+        self.runtime = runtime
+        self.daemon_dns = list(daemon_dns)
+        self.daemon_dns_search = list(daemon_dns_search)
+        self.daemon_dns_opts = list(daemon_dns_opts)
+        self._on_event = on_event or (lambda *_: None)
+        self._locks: dict[str, threading.RLock] = {}
+        self._mutex = threading.Lock()
+        self._pending_attach: dict[str, list[Callable[[Any], None]]] = {}
+
+    # -- records -----------------------------------------------------------------------
+    def _lock(self, cid: str) -> threading.RLock:
+        with self._mutex:
+            return self._locks.setdefault(cid, threading.RLock())
+
+    def records(self) -> list[Doc]:
+        return self.ctl.store.list("container")
+
+    def resolve(self, ref: str) -> Doc:
+        """By full id, name (with or without "/"), or unique id prefix, as Docker."""
+        docs = self.records()
+        name = ref.lstrip("/")
+        for d in docs:
+            if d["id"] == ref or d["name"] == name:
+                return d
+        found = [d for d in docs if ref and d["id"].startswith(ref)]
+        if len(found) == 1:
+            return found[0]
+        raise NotFound(f"No such container: {ref}")
+
+    def _save(self, doc: Doc) -> None:
+        self.ctl.store.put("container", doc["id"], doc)
+
+    # -- create --------------------------------------------------------------------------
+    def create(self, name: str | None, config: Mapping[str, Any]) -> tuple[str, list[str]]:
+        image_ref = config.get("Image")
+        if not isinstance(image_ref, str) or not image_ref:
+            raise InvalidParameter("invalid value for Image: an image name is required")
+        host_config = dict(config.get("HostConfig") or {})
+        net_config = dict((config.get("NetworkingConfig") or {}).get("EndpointsConfig") or {})
+        if name:
+            if not _NAME.fullmatch(name):
+                raise InvalidParameter(f"Invalid container name ({name}), only "
+                                       "[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+            name = name.lstrip("/")
+        image = self.runtime.images.get(image_ref)
+        cid = new_id()
+        name = name or f"muslin_{cid[:8]}"
+        mode = str(host_config.get("NetworkMode") or "default")
+        if mode == "default":
+            mode = "bridge"
+        if "default" in net_config:  # the docker CLI names the default network so
+            net_config.setdefault("bridge", net_config.pop("default"))
+        ports = from_api(host_config.get("PortBindings"))
+        with self._mutex:
+            for d in self.records():
+                if d["name"] == name:
+                    raise Conflict(f'Conflict. The container name "/{name}" is already in use '
+                                   f'by container "{d["id"]}". You have to remove (or rename) '
+                                   "that container to be able to reuse that name.")
+            if mode.startswith("container:"):
+                other = self.resolve(mode.split(":", 1)[1])
+                netns_path, spec_mode = self._netns_of(other), "container"
+                sandbox_id = None
+            elif mode == "host":
+                netns_path, spec_mode, sandbox_id = self.ctl.host.netns_path, "host", None
+            else:
+                if mode != "none":
+                    self.ctl.network(mode)  # 404 for an unknown network
+                for net in net_config:
+                    self.ctl.network(net)
+                sb = self.ctl.create_sandbox(cid, name=name)
+                netns_path, spec_mode, sandbox_id = sb.netns_path, (
+                    "none" if mode == "none" else "private"), sb.id
+            doc: Doc = {
+                "id": cid, "name": name, "created": time.time(), "image": image_ref,
+                "image_id": image.id, "config": dict(config), "host_config": host_config,
+                "networks": net_config, "network_mode": mode, "sandbox_id": sandbox_id,
+                "ports": [b.to_dict() for b in ports], "auto_remove":
+                    bool(host_config.get("AutoRemove")), "restart_count": 0,
+            }
+            self._save(doc)
+        try:
+            spec = ContainerSpec(
+                id=cid, image=image.id, name=name,
+                cmd=config.get("Cmd") or None, entrypoint=config.get("Entrypoint") or None,
+                env=list(config.get("Env") or []), working_dir=config.get("WorkingDir") or "",
+                user=config.get("User") or "", hostname=config.get("Hostname") or "",
+                domainname=config.get("Domainname") or "", tty=bool(config.get("Tty")),
+                open_stdin=bool(config.get("OpenStdin")),
+                stdin_once=bool(config.get("StdinOnce")), netns=netns_path,
+                network_mode=spec_mode, sysctls=dict(host_config.get("Sysctls") or {}),
+                labels=dict(config.get("Labels") or {}))
+            self.runtime.create(spec)
+        except BaseException:
+            self._forget(doc)
+            raise
+        self._on_event("create", cid, {"name": name, "image": image_ref})
+        return cid, []
+
+    def _netns_of(self, doc: Doc) -> str | None:
+        if doc.get("sandbox_id"):
+            return str(self.ctl.sandbox(doc["sandbox_id"]).netns_path)
+        if doc["network_mode"] == "host":
+            return self.ctl.host.netns_path
+        if doc["network_mode"].startswith("container:"):
+            return self._netns_of(self.resolve(doc["network_mode"].split(":", 1)[1]))
+        return None
+
+    def _forget(self, doc: Doc) -> None:
+        if doc.get("sandbox_id"):
+            with contextlib.suppress(MuslinError):
+                self.ctl.sandbox(doc["sandbox_id"]).delete()
+        self.ctl.store.delete("container", doc["id"])
+
+    # -- networks of a running container ----------------------------------------------
+    def _wanted_networks(self, doc: Doc) -> dict[str, Doc]:
+        nets: dict[str, Doc] = {}
+        if doc["network_mode"] not in ("none", "host") and not \
+                doc["network_mode"].startswith("container:"):
+            nets[doc["network_mode"]] = dict(doc["networks"].get(doc["network_mode"]) or {})
+        for name, cfg in doc["networks"].items():
+            nets.setdefault(name, dict(cfg or {}))
+        return nets
+
+    def _connect(self, doc: Doc, net_name: str, cfg: Mapping[str, Any]) -> None:
+        net = self.ctl.network(net_name)
+        sb = self.ctl.sandbox(doc["sandbox_id"])
+        ipam_cfg = cfg.get("IPAMConfig") or {}
+        aliases = list(cfg.get("Aliases") or [])
+        if net.name != "bridge":
+            aliases = [a for a in aliases if a != doc["id"][:12]] + [doc["id"][:12]]
+        ep = net.create_endpoint(doc["name"], ipam_cfg.get("IPv4Address") or None, aliases,
+                                 ipv6_address=ipam_cfg.get("IPv6Address") or None,
+                                 mac_address=cfg.get("MacAddress") or None)
+        try:
+            ep.join(sb, gw_priority=int(cfg.get("GwPriority") or 0))
+        except BaseException:
+            ep.delete()
+            raise
+
+    def _disconnect_all(self, doc: Doc) -> None:
+        if not doc.get("sandbox_id"):
+            return
+        with contextlib.suppress(NotFound):
+            sb = self.ctl.sandbox(doc["sandbox_id"])
+            for ep in sb.endpoints():
+                with contextlib.suppress(MuslinError):
+                    ep.leave(sb)
+                    ep.delete()
+
+    def _publish(self, doc: Doc) -> None:
+        ports = [PortBinding.from_dict(d) for d in doc.get("ports", [])]
+        if not ports or not doc.get("sandbox_id"):
+            return
+        sb = self.ctl.sandbox(doc["sandbox_id"])
+        for ep in sb.endpoints():
+            if ep.network.driver == "bridge" and not ep.network.internal:
+                ep.publish(ports)
+                return
+
+    def _write_etc(self, doc: Doc) -> None:
+        hc = doc["host_config"]
+        cfg = doc["config"]
+        hostname = cfg.get("Hostname") or doc["id"][:12]
+        addresses: list[str] = []
+        user_net = False
+        if doc.get("sandbox_id"):
+            for ep in self.ctl.sandbox(doc["sandbox_id"]).endpoints():
+                addresses += [a for a in (ep.ipv4_address, ep.ipv6_address) if a]
+                if ep.network.name != "bridge" and ep.network.driver != "null":
+                    user_net = True
+        extra: list[tuple[str, str]] = []
+        for entry in hc.get("ExtraHosts") or []:
+            host, _, ip = str(entry).partition(":")
+            extra.append((ip, host))
+        hosts = etcfiles.hosts_for_container(hostname=hostname, addresses=addresses,
+                                             extra_hosts=extra)
+        dns = list(hc.get("Dns") or self.daemon_dns)
+        search = list(hc.get("DnsSearch") or self.daemon_dns_search)
+        opts = list(hc.get("DnsOptions") or self.daemon_dns_opts)
+        if doc["network_mode"] == "host":
+            resolv = etcfiles.resolv_conf_host(_host_resolv(), dns=dns, dns_search=search,
+                                               dns_options=opts)
+        elif user_net:
+            resolv, ext = etcfiles.resolv_conf_internal(_host_resolv(), dns=dns,
+                                                        dns_search=search, dns_options=opts)
+            self._set_sandbox_dns(doc, [e.address for e in ext] if dns else [])
+        else:
+            resolv = etcfiles.resolv_conf_legacy(_host_resolv(), dns=dns, dns_search=search,
+                                                 dns_options=opts)
+        self.runtime.update_etc(doc["id"], hosts=hosts, resolv_conf=resolv)
+
+    def _set_sandbox_dns(self, doc: Doc, servers: list[str]) -> None:
+        """The embedded DNS forwards this container's other names to these (its --dns)."""
+        with self.ctl.store.transaction() as t:
+            sb = t.get("sandbox", doc["sandbox_id"])
+            if sb is not None:
+                sb["dns"] = servers
+                sb["hostname"] = doc["config"].get("Hostname") or doc["id"][:12]
+                t.put("sandbox", sb["id"], sb)
+
+    # -- life cycle -------------------------------------------------------------------
+    def start(self, ref: str) -> None:
+        doc = self.resolve(ref)
+        cid = doc["id"]
+        with self._lock(cid):
+            if self.runtime.state(cid)["Running"]:
+                return
+            if doc.get("sandbox_id"):
+                self._disconnect_all(doc)
+                for net, cfg in self._wanted_networks(doc).items():
+                    self._connect(doc, net, cfg)
+                self._publish(doc)
+            self._write_etc(doc)
+            waiters = self._pending_attach.pop(cid, [])
+            try:
+                attachment = self.runtime.start(cid, attach=bool(waiters))
+            except BaseException:
+                self._disconnect_all(doc)
+                raise
+            for w in waiters:
+                w(attachment)
+        self._on_event("start", cid, {"name": doc["name"]})
+        threading.Thread(target=self._watch, args=(cid,), daemon=True,
+                         name=f"muslin-watch-{cid[:12]}").start()
+
+    def _watch(self, cid: str) -> None:
+        """Waits for the container's exit, then releases its networks (as Docker) and
+        removes it when it was run with --rm."""
+        try:
+            code = self.runtime.wait(cid, "not-running")
+            doc = self.resolve(cid)
+            with self._lock(cid):
+                if self.runtime.state(cid)["Running"]:
+                    return  # restarted meanwhile
+                self._disconnect_all(doc)
+        except MuslinError:  # removed meanwhile
+            return
+        self._on_event("die", cid, {"name": doc["name"], "exitCode": str(code)})
+        if doc.get("auto_remove"):
+            with contextlib.suppress(MuslinError):
+                self.remove(cid, force=True)
+
+    def wait_attach(self, ref: str, deliver: Callable[[Any], None]) -> None:
+        """Registers a hijacked attach that gets the container's output from its start."""
+        doc = self.resolve(ref)
+        cid = doc["id"]
+        with self._lock(cid):
+            if self.runtime.state(cid)["Running"]:
+                deliver(self.runtime.attach(cid))
+            else:
+                self._pending_attach.setdefault(cid, []).append(deliver)
+
+    def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> bool:
+        doc = self.resolve(ref)
+        with self._lock(doc["id"]):
+            stopped = self.runtime.stop(doc["id"], timeout, signal)
+            self._disconnect_all(doc)
+        if stopped:
+            self._on_event("stop", doc["id"], {"name": doc["name"]})
+        return bool(stopped)
+
+    def kill(self, ref: str, signal: str = "SIGKILL") -> None:
+        doc = self.resolve(ref)
+        self.runtime.kill(doc["id"], signal)
+        self._on_event("kill", doc["id"], {"name": doc["name"], "signal": signal})
+
+    def restart(self, ref: str, timeout: int | None = None) -> None:
+        self.stop(ref, timeout)
+        self.start(ref)
+
+    def remove(self, ref: str, *, force: bool = False) -> None:
+        doc = self.resolve(ref)
+        cid = doc["id"]
+        with self._lock(cid):
+            state = self.runtime.state(cid)
+            if state["Running"] and not force:
+                raise Conflict(f"cannot remove container \"/{doc['name']}\": container is "
+                               "running: stop the container before removing or force remove")
+            self._disconnect_all(doc)
+            self.runtime.delete(cid, force=True)
+            self._forget(doc)
+        self._on_event("destroy", cid, {"name": doc["name"]})
+
+    def rename(self, ref: str, new_name: str) -> None:
+        if not _NAME.fullmatch(new_name):
+            raise InvalidParameter(f"Invalid container name ({new_name}), only "
+                                   "[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        doc = self.resolve(ref)
+        new_name = new_name.lstrip("/")
+        for d in self.records():
+            if d["name"] == new_name:
+                raise Conflict(f'Conflict. The container name "/{new_name}" is already in '
+                               f'use by container "{d["id"]}". You have to remove (or rename) '
+                               "that container to be able to reuse that name.")
+        doc["name"] = new_name
+        self._save(doc)
+
+    # -- network connect/disconnect of a container ------------------------------------
+    def connect(self, net_ref: str, ref: str, cfg: Mapping[str, Any]) -> None:
+        doc = self.resolve(ref)
+        net = self.ctl.network(net_ref)
+        with self._lock(doc["id"]):
+            if not doc.get("sandbox_id"):
+                raise InvalidParameter(f"container {doc['name']} has network mode "
+                                       f"{doc['network_mode']}: it cannot be connected")
+            if any(ep.network.id == net.id
+                   for ep in self.ctl.sandbox(doc["sandbox_id"]).endpoints()):
+                raise Conflict(f"endpoint with name {doc['name']} already exists in "
+                                   f"network {net.name}")
+            doc["networks"][net.name] = dict(cfg)
+            self._save(doc)
+            if self.runtime.state(doc["id"])["Running"]:
+                self._connect(doc, net.name, cfg)
+                self._write_etc(doc)
+
+    def disconnect(self, net_ref: str, ref: str) -> None:
+        doc = self.resolve(ref)
+        net = self.ctl.network(net_ref)
+        with self._lock(doc["id"]):
+            found = False
+            if doc.get("sandbox_id"):
+                sb = self.ctl.sandbox(doc["sandbox_id"])
+                for ep in sb.endpoints():
+                    if ep.network.id == net.id:
+                        ep.leave(sb)
+                        ep.delete()
+                        found = True
+            known = doc["networks"].pop(net.name, None) is not None
+            if doc["network_mode"] == net.name:
+                doc["network_mode"] = "none"
+                known = True
+            if not (found or known):
+                raise NotFound(f"container {doc['id']} is not connected to network "
+                               f"{net.name}")
+            self._save(doc)
+            if found and self.runtime.state(doc["id"])["Running"]:
+                self._write_etc(doc)
+
+    def stop_all(self) -> list[str]:
+        """Docker's default when the daemon stops: every running container stops."""
+        stopped = []
+        for doc in self.records():
+            try:
+                if self.runtime.state(doc["id"])["Running"] and self.stop(doc["id"]):
+                    stopped.append(doc["id"])
+            except MuslinError as e:
+                log.warning("could not stop %s: %s", doc["name"], e)
+        return stopped
+
+    # -- views ------------------------------------------------------------------------
+    def endpoints_of(self, doc: Doc) -> list[tuple[Any, Any]]:
+        if not doc.get("sandbox_id"):
+            return []
+        with contextlib.suppress(NotFound):
+            return [(ep, ep.network) for ep in self.ctl.sandbox(doc["sandbox_id"]).endpoints()]
+        return []
+
+    def ports_of(self, doc: Doc) -> list[PortBinding]:
+        out: list[PortBinding] = []
+        for ep, _ in self.endpoints_of(doc):
+            out += ep.ports
+        return out
+
+    def published_view(self, doc: Doc) -> dict[str, Any]:
+        held = self.ports_of(doc)
+        view: dict[str, Any] = to_api(held)
+        for port in (doc["config"].get("ExposedPorts") or {}):
+            view.setdefault(port, None)
+        return view
