@@ -4,6 +4,7 @@ the address it saw the client come from."""
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from lab import Lab
 
@@ -85,3 +86,11 @@ def udp_ask(lab: Lab, ns: str, ip: str, port: int, src_port: int = 40000) -> str
     r = lab.run(ns, [sys.executable, "-c", UDP_CLIENT, ip, str(port), str(src_port)],
                 check=False, timeout=15)
     return r.stdout.strip().split(":")[0] if r.returncode == 0 else None
+
+
+def member(ctl: Any, net: Any, name: str) -> tuple[Any, Any]:
+    """A sandbox `name` with an endpoint `name` of net joined to it (muslin's library)."""
+    sb = ctl.create_sandbox(name)
+    ep = net.create_endpoint(name)
+    ep.join(sb)
+    return sb, ep

@@ -7,17 +7,9 @@ import pytest
 import muslin
 
 from lab import Lab, LabHost
-from netcheck import pings, tcp_peer, tcp_server, tcp_talks
+from netcheck import member, pings, tcp_peer, tcp_server, tcp_talks
 
 pytestmark = pytest.mark.kernel
-
-
-def member(ctl: muslin.Controller, net: muslin.Network, name: str
-           ) -> tuple[muslin.Sandbox, muslin.Endpoint]:
-    sb = ctl.create_sandbox(name)
-    ep = net.create_endpoint(name)
-    ep.join(sb)
-    return sb, ep
 
 
 def test_two_sandboxes_talk_and_other_bridge_is_isolated(lab: Lab, ctl: muslin.Controller

@@ -13,17 +13,9 @@ import muslin
 from muslin.portspec import PortBinding, parse_publish
 
 from lab import Lab, LabHost
-from netcheck import tcp_server, tcp_talks, udp_ask, udp_server
+from netcheck import member, tcp_server, tcp_talks, udp_ask, udp_server
 
 pytestmark = pytest.mark.kernel
-
-
-def member(ctl: muslin.Controller, net: muslin.Network, name: str
-           ) -> tuple[muslin.Sandbox, muslin.Endpoint]:
-    sb = ctl.create_sandbox(name)
-    ep = net.create_endpoint(name)
-    ep.join(sb)
-    return sb, ep
 
 
 def test_published_tcp_port_answers_from_everywhere(lab: Lab, lab_host: LabHost,

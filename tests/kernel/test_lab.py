@@ -82,6 +82,9 @@ def test_sweep_after_kill_9(tmp_path: Path) -> None:
     lablib.require_tools("nsenter", "ip")
     # Other test runs may be live meanwhile: their things are left out, and so are
     # mounts outside the lab root (a benchmark's, say); the session check sees those.
+    # Runs that died since this session's start-up sweep (another pytest killed on this
+    # machine meanwhile) would be swept by the sweep under test and show as a difference.
+    lablib.sweep()
     before = lablib.snapshot(ignore_other_live_runs=True).lab_mounts_only()
     ready = tmp_path / "ready"
     out = open(tmp_path / "child.log", "wb")  # noqa: SIM115 - closed in finally

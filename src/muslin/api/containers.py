@@ -21,6 +21,7 @@ from muslin.api import filters, shapes
 from muslin.api.http import Request, Response
 from muslin.api.router import Router, body_json
 from muslin.errors import Conflict, InvalidParameter, NotFound, Unavailable
+from muslin.units import human_duration
 
 if TYPE_CHECKING:
     from muslin.api.engine import Engine
@@ -43,38 +44,17 @@ def _iso(ts: float | str | None) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
 
 
-def _ago(seconds: float) -> str:
-    """Docker's human duration (go-units HumanDuration)."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    m = s // 60
-    if m == 1:
-        return "About a minute"
-    if m < 60:
-        return f"{m} minutes"
-    h = round(s / 3600)
-    if h == 1:
-        return "About an hour"
-    if h < 48:
-        return f"{h} hours"
-    return f"{h // 24} days"
-
-
 def _status(state: Doc) -> str:
     if state["Running"]:
         started = _parse_time(state.get("StartedAt"))
-        text = f"Up {_ago(time.time() - started)}" if started else "Up"
+        text = f"Up {human_duration(time.time() - started)}" if started else "Up"
         return text + (" (Paused)" if state.get("Paused") else "")
     if state["Status"] == "created":
         return "Created"
     finished = _parse_time(state.get("FinishedAt"))
-    return f"Exited ({state['ExitCode']}) {_ago(time.time() - finished)} ago" if finished \
-        else f"Exited ({state['ExitCode']})"
+    if not finished:
+        return f"Exited ({state['ExitCode']})"
+    return f"Exited ({state['ExitCode']}) {human_duration(time.time() - finished)} ago"
 
 
 def _parse_time(value: Any) -> float:

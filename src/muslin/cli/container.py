@@ -16,6 +16,7 @@ import re
 from muslin.cli import govalues as gv
 from muslin.cli.client import APIError, filters_query, path_segment
 from muslin.cli.errors import StatusError
+from muslin.units import human_duration
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -1264,34 +1265,6 @@ def ps_format(fmt: str, quiet: bool, size: bool) -> str:
                 "labels: {{- pad .Labels 1 0}}\nports: {{- pad .Ports 1 0}}\n"
                 + ("size: {{.Size}}\\n" if size else ""))
     return "{{.ID}}" if quiet else fmt
-
-
-def human_duration(seconds: float) -> str:
-    """go-units HumanDuration."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = int(seconds / 60)
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = round(seconds / 3600)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds / 3600) // 24 // 365} years"
 
 
 def human_size(size: float, precision: int = 3) -> str:

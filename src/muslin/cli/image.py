@@ -277,8 +277,9 @@ class ImageContext(gv.GoStruct):
         return v if isinstance(v, int) and not isinstance(v, bool) else default
 
     def methods(self) -> dict[str, Callable[..., Any]]:
-        from muslin.cli.container import human_duration, human_size, unix_time_string
+        from muslin.cli.container import human_size, unix_time_string
         from muslin.cli.views import truncate_id
+        from muslin.units import human_duration
 
         ident = str(self.i.get("Id") or "")
         created, size = self._int("Created"), self._int("Size")
