@@ -77,6 +77,16 @@ def _listen(path: str) -> None:
     raise MuslinError(f"another daemon is already listening on {path}")
 
 
+def _remove_empty_cgroups(parent: str) -> None:
+    """The instance's cgroup parent in every hierarchy, once no container is left in it
+    (with live-restore the running ones keep it, and rmdir fails harmlessly)."""
+    root = "/sys/fs/cgroup"
+    with contextlib.suppress(OSError):
+        for hierarchy in os.listdir(root):
+            with contextlib.suppress(OSError):
+                os.rmdir(os.path.join(root, hierarchy, parent.lstrip("/")))
+
+
 async def _containers_and_dns(cfg: configmod.DaemonConfig, ctl: Any,
                               loop: asyncio.AbstractEventLoop) -> tuple[Any, Any]:
     """The container runtime (runc under conmon) and the embedded DNS, when this machine
@@ -172,6 +182,7 @@ async def serve(cfg: configmod.DaemonConfig) -> None:
         engine.close()
         if containers is not None:
             containers.runtime.close()
+            _remove_empty_cgroups(containers.runtime.cgroup_parent)
         ctl.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
