@@ -1,0 +1,289 @@
+"""Rendering of bench results: the Markdown table, the PNG chart, per-figure ratios.
+
+The results are plain JSON-able data (see `bench.suite` for how they are made):
+
+    {"mode": "quick", "started": ISO, "machine": {...}, "primary": "muslin",
+     "peers": [{"id", "label", "version", "status", "compare"}],
+     "figures": [{"id", "title", "unit", "section", "measures",
+                  "results": {peer_id: {"status": "ok", "summary": {n, min, median, max},
+                                        "samples": [...]}
+                              | {"status": "not supported yet" | "could not start: ..."
+                                           | "failed: ..." | "n/a"}}}],
+     "cnm_inprocess": {"status": "ok", "figures": {...}} | {"status": "..."},
+     "machine_check": {"unchanged": bool, "differences": [...], "checked": [...]},
+     "notes": [...]}
+
+Everything here except `write_chart` is pure and unit-tested (tests/unit/test_bench_report.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bench.stats import ratio
+
+OK = "ok"
+
+
+def peer_median(figure: Mapping[str, Any], peer: str) -> float | None:
+    """The peer's median for a figure, or None when it has no measurement there."""
+    cell = figure.get("results", {}).get(peer)
+    if not cell or cell.get("status") != OK:
+        return None
+    return float(cell["summary"]["median"])
+
+
+def figure_ratios(figure: Mapping[str, Any], primary: str,
+                  peers: Sequence[str]) -> dict[str, float | None]:
+    """primary median / peer median for each peer named (None where either is missing)."""
+    mine = peer_median(figure, primary)
+    return {p: ratio(mine, peer_median(figure, p)) for p in peers}
+
+
+def fmt_value(v: float, unit: str) -> str:
+    """A number with as many digits as a reader needs (no unit: the title carries it)."""
+    if unit in ("×", "x", "ratio"):
+        return f"{v:.2f}"
+    a = abs(v)
+    if a >= 100:
+        return f"{v:.0f}"
+    if a >= 10:
+        return f"{v:.1f}"
+    if a >= 1:
+        return f"{v:.2f}"
+    return f"{v:.3f}"
+
+
+def fmt_cell(cell: Mapping[str, Any] | None, unit: str) -> str:
+    """`median [min–max]` for a measured cell, else its status ("—" when absent)."""
+    if not cell:
+        return "—"
+    status = str(cell.get("status", ""))
+    if status != OK:
+        return short_status(status)
+    s = cell["summary"]
+    if s["n"] == 1 or s["min"] == s["max"]:
+        return f"**{fmt_value(s['median'], unit)}**"
+    return (f"**{fmt_value(s['median'], unit)}** "
+            f"[{fmt_value(s['min'], unit)}–{fmt_value(s['max'], unit)}]")
+
+
+def short_status(status: str) -> str:
+    """A status for a table cell: the peers table has the whole reason a peer did not
+    start; a failure keeps its first words."""
+    if status == "n/a":
+        return "—"
+    if status.startswith("could not start"):
+        return "could not start"
+    return _escape(status, 80)
+
+
+def fmt_ratio(r: float | None) -> str:
+    return "—" if r is None else f"{r:.2f}"
+
+
+def _escape(text: str, limit: int = 0) -> str:
+    """Text safe inside one Markdown table cell: one line, no pipes (cut at limit)."""
+    one_line = " ".join(text.split())
+    if limit and len(one_line) > limit:
+        one_line = one_line[:limit - 3] + "..."
+    return one_line.replace("|", "\\|")
+
+
+def _n_of(figure: Mapping[str, Any]) -> str:
+    ns = sorted({int(c["summary"]["n"]) for c in figure.get("results", {}).values()
+                 if c.get("status") == OK})
+    if not ns:
+        return "—"
+    return str(ns[0]) if len(ns) == 1 else f"{ns[0]}–{ns[-1]}"
+
+
+def render_markdown(results: Mapping[str, Any]) -> str:
+    """The whole Markdown report: machine, peers, one table per section, checks, notes."""
+    primary = str(results.get("primary", "muslin"))
+    peers = list(results.get("peers", []))
+    peer_ids = [str(p["id"]) for p in peers]
+    compare = [str(p["id"]) for p in peers if p.get("compare")]
+    labels = {str(p["id"]): str(p.get("label", p["id"])) for p in peers}
+    m = results.get("machine", {})
+    out: list[str] = []
+    out.append(f"# muslin benchmarks ({results.get('mode', '?')} run)")
+    out.append("")
+    out.append(
+        f"Machine: Linux {m.get('kernel', '?')} {m.get('arch', '')}, "
+        f"{m.get('cpus', '?')} CPUs, {m.get('memory_gib', '?')} GiB, {m.get('os', '')}; "
+        f"run {results.get('started', '?')} ({results.get('duration_s', 0):.0f} s)."
+    )
+    if m.get("load_before"):
+        out.append(f"Load average at start: {m['load_before']}.")
+    out.append("Peers run side by side in one run, operations interleaved "
+               "(A, B, C, A, B, C, ...); cells are **median** [min–max]; ratios are "
+               f"{labels.get(primary, primary)} median / peer median (below 1: muslin faster).")
+    out.append("")
+    out.append("## Peers")
+    out.append("")
+    out.append("| peer | what runs | status |")
+    out.append("|---|---|---|")
+    for p in peers:
+        out.append(f"| {_escape(labels[str(p['id'])])} | {_escape(str(p.get('version', '')))} "
+                   f"| {_escape(str(p.get('status', '?')))} |")
+    sections: list[str] = []
+    for f in results.get("figures", []):
+        if f.get("section") not in sections:
+            sections.append(str(f.get("section")))
+    for section in sections:
+        figs = [f for f in results.get("figures", []) if f.get("section") == section]
+        out.append("")
+        out.append(f"## {section}")
+        out.append("")
+        head = ["figure", "n", *[labels[p] for p in peer_ids],
+                *[f"{labels.get(primary, primary)}/{labels[p]}" for p in compare]]
+        out.append("| " + " | ".join(_escape(h) for h in head) + " |")
+        out.append("|" + "|".join(["---", "--:"] + ["--:"] * (len(head) - 2)) + "|")
+        for f in figs:
+            unit = str(f.get("unit", ""))
+            title = f"{f['title']} ({unit})" if unit else str(f["title"])
+            cells = [fmt_cell(f.get("results", {}).get(p), unit) for p in peer_ids]
+            ratios = figure_ratios(f, primary, compare)
+            out.append("| " + " | ".join([_escape(title), _n_of(f), *cells,
+                                          *[fmt_ratio(ratios[p]) for p in compare]]) + " |")
+    cnm = results.get("cnm_inprocess")
+    if cnm:
+        out.append("")
+        out.append("## In-process CNM core (muslin only, `bench/cnm_inprocess.py`)")
+        out.append("")
+        if cnm.get("status") != OK:
+            out.append(f"Not measured: {_escape(str(cnm.get('status')))}")
+        else:
+            out.append("| figure | value |")
+            out.append("|---|--:|")
+            for k, v in cnm.get("figures", {}).items():
+                shown = fmt_value(float(v), "ms") if isinstance(v, int | float) else str(v)
+                if isinstance(v, int):
+                    shown = str(v)
+                out.append(f"| {_escape(str(k))} | {shown} |")
+    defs = [(f["title"], f.get("measures", "")) for f in results.get("figures", [])
+            if f.get("measures")]
+    if defs:
+        out.append("")
+        out.append("## What each figure measures")
+        out.append("")
+        for title, measures in defs:
+            out.append(f"- **{_escape(str(title))}**: {' '.join(str(measures).split())}")
+    check = results.get("machine_check")
+    out.append("")
+    out.append("## Machine check")
+    out.append("")
+    if not check:
+        out.append("Not done.")
+    elif check.get("unchanged"):
+        out.append("The machine's root namespace is as before the run: "
+                   + ", ".join(check.get("checked", [])) + ".")
+    else:
+        out.append("**FAILED: the machine is not as before the run:**")
+        out.append("")
+        out.extend(f"- `{_escape(str(d))}`" for d in check.get("differences", []))
+    for note in check.get("notes", []) if check else []:
+        out.append(f"- {_escape(str(note))}")
+    notes = results.get("notes", [])
+    if notes:
+        out.append("")
+        out.append("## Notes")
+        out.append("")
+        out.extend(f"- {_escape(str(n))}" for n in notes)
+    return "\n".join(out) + "\n"
+
+
+def chart_series(results: Mapping[str, Any], unit: str) -> tuple[
+        list[str], dict[str, list[float | None]], dict[str, list[tuple[float, float] | None]]]:
+    """(figure titles, peer -> medians, peer -> (min, max)) for the figures in one unit,
+    in the results' order; a peer without a measurement has None at that figure."""
+    figs = [f for f in results.get("figures", []) if f.get("unit") == unit]
+    titles = [str(f["title"]) for f in figs]
+    medians: dict[str, list[float | None]] = {}
+    spans: dict[str, list[tuple[float, float] | None]] = {}
+    for p in results.get("peers", []):
+        pid = str(p["id"])
+        medians[pid] = []
+        spans[pid] = []
+        for f in figs:
+            cell = f.get("results", {}).get(pid)
+            if cell and cell.get("status") == OK:
+                s = cell["summary"]
+                medians[pid].append(float(s["median"]))
+                spans[pid].append((float(s["min"]), float(s["max"])))
+            else:
+                medians[pid].append(None)
+                spans[pid].append(None)
+    return titles, medians, spans
+
+
+def write_chart(results: Mapping[str, Any], path: str) -> None:
+    """A PNG: one bar group per figure, one bar per peer (median, min–max whiskers); times
+    on a log scale, memory in a panel of its own."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    units = [u for u in ("ms", "MB") if any(f.get("unit") == u
+                                           for f in results.get("figures", []))]
+    if not units:
+        units = ["ms"]
+    peers = list(results.get("peers", []))
+    widths = [max(1, sum(1 for f in results.get("figures", []) if f.get("unit") == u))
+              for u in units]
+    fig, axes = plt.subplots(1, len(units), figsize=(max(8.0, 1.25 * sum(widths) + 3), 6.5),
+                             gridspec_kw={"width_ratios": widths}, squeeze=False)
+    colors = ["#2a9d8f", "#8ab17d", "#264653", "#e76f51", "#e9c46a", "#6d597a"]
+    for ax, unit in zip(axes[0], units, strict=True):
+        titles, medians, spans = chart_series(results, unit)
+        n_peers = max(1, len(peers))
+        width = 0.8 / n_peers
+        for i, p in enumerate(peers):
+            pid = str(p["id"])
+            xs, ys, lo, hi = [], [], [], []
+            for j, v in enumerate(medians.get(pid, [])):
+                span = spans[pid][j]
+                if v is None or span is None:
+                    continue
+                xs.append(j - 0.4 + width * (i + 0.5))
+                ys.append(v)
+                lo.append(max(v - span[0], 0.0))
+                hi.append(max(span[1] - v, 0.0))
+            if xs:
+                ax.bar(xs, ys, width, yerr=[lo, hi], capsize=2,
+                       color=colors[i % len(colors)], error_kw={"elinewidth": 0.8})
+        ax.set_xticks(range(len(titles)))
+        ax.set_xticklabels(titles, rotation=35, ha="right", fontsize=8)
+        ax.set_ylabel(unit)
+        values = [v for vs in medians.values() for v in vs if v]
+        if unit == "ms" and values and max(values) / max(min(values), 1e-9) > 20:
+            ax.set_yscale("log")
+            ax.set_ylabel(f"{unit} (log scale)")
+        ax.grid(axis="y", alpha=0.3)
+        bottom = ax.get_ylim()[0]
+        figs = [f for f in results.get("figures", []) if f.get("unit") == unit]
+        for i, p in enumerate(peers):
+            for j, f in enumerate(figs):
+                cell = f.get("results", {}).get(str(p["id"])) or {}
+                if cell.get("status") == "not supported yet":
+                    ax.text(j - 0.4 + width * (i + 0.5), bottom, " not yet", rotation=90,
+                            fontsize=6, ha="center", va="bottom", color="#555555")
+    m = results.get("machine", {})
+    fig.suptitle(f"muslin vs dockerd vs podman — {results.get('mode', '')} run "
+                 f"{str(results.get('started', ''))[:20]}, Linux {m.get('kernel', '')}, "
+                 f"{m.get('cpus', '?')} CPUs\nmedian, whiskers min–max; lower is better",
+                 fontsize=9)
+    handles = []
+    for i, p in enumerate(peers):
+        label = str(p.get("label", p["id"]))
+        if str(p.get("status", "ok")).startswith("could not start"):
+            label += " (could not start)"
+        handles.append(Patch(color=colors[i % len(colors)], label=label))
+    axes[0][0].legend(handles=handles, fontsize=8, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

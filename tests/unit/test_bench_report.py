@@ -1,0 +1,164 @@
+"""The bench's Markdown rendering, ratios and root-namespace diff (pure parts)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench.host import RootState, diff_states, normalize_iptables
+from bench.report import (
+    chart_series,
+    figure_ratios,
+    fmt_cell,
+    fmt_value,
+    render_markdown,
+)
+
+
+def _ok(*samples: float) -> dict[str, Any]:
+    s = sorted(samples)
+    mid = s[len(s) // 2] if len(s) % 2 else (s[len(s) // 2 - 1] + s[len(s) // 2]) / 2
+    return {"status": "ok", "summary": {"n": len(s), "min": s[0], "median": mid,
+                                        "max": s[-1]}, "samples": list(samples)}
+
+
+def results() -> dict[str, Any]:
+    return {
+        "mode": "quick", "started": "2026-01-02 03:04 UTC", "duration_s": 123.0,
+        "machine": {"kernel": "6.1.0", "arch": "x86_64", "cpus": 2, "memory_gib": 23.5,
+                    "os": "Debian GNU/Linux 12"},
+        "primary": "muslin",
+        "peers": [
+            {"id": "muslin", "label": "muslin", "version": "muslind abc", "status": "ok",
+             "compare": False},
+            {"id": "muslin-cli", "label": "muslin CLI", "version": "",
+             "status": "could not start: /x/muslin: not found", "compare": False},
+            {"id": "dockerd", "label": "dockerd", "version": "20.10", "status": "ok",
+             "compare": True},
+            {"id": "podman", "label": "podman", "version": "4.3", "status": "ok",
+             "compare": True},
+        ],
+        "figures": [
+            {"id": "net_create_cli", "title": "network create, CLI", "unit": "ms",
+             "section": "Networks", "measures": "docker network create",
+             "results": {"muslin": _ok(70.0, 80.0, 90.0),
+                         "muslin-cli": {"status": "could not start: /x/muslin: not found"},
+                         "dockerd": _ok(150.0, 160.0, 170.0),
+                         "podman": _ok(40.0, 40.0, 40.0)}},
+            {"id": "run_none", "title": "run -d, --network none", "unit": "ms",
+             "section": "Containers", "measures": "docker run | pipes",
+             "results": {"muslin": {"status": "not supported yet"},
+                         "muslin-cli": {"status": "n/a"},
+                         "dockerd": _ok(300.0, 310.0), "podman": _ok(250.0)}},
+            {"id": "rss_daemon", "title": "daemon RSS", "unit": "MB", "section": "Memory",
+             "measures": "", "results": {"dockerd": _ok(95.5)}},
+        ],
+        "cnm_inprocess": {"status": "ok", "figures": {"network_create_delete_ms": 4.25,
+                                                      "endpoints": 100}},
+        "machine_check": {"unchanged": True, "differences": [], "checked": ["links"],
+                          "notes": []},
+        "notes": ["a note"],
+    }
+
+
+def test_ratios_are_primary_median_over_peer_median() -> None:
+    f = results()["figures"][0]
+    assert figure_ratios(f, "muslin", ["dockerd", "podman"]) == {"dockerd": 0.5,
+                                                                 "podman": 2.0}
+    none = results()["figures"][1]
+    assert figure_ratios(none, "muslin", ["dockerd"]) == {"dockerd": None}
+
+
+def test_cells_show_median_and_range_or_the_status() -> None:
+    assert fmt_cell(_ok(70.0, 80.0, 90.0), "ms") == "**80.0** [70.0–90.0]"
+    assert fmt_cell(_ok(5.0), "ms") == "**5.00**"
+    assert fmt_cell({"status": "not supported yet"}, "ms") == "not supported yet"
+    assert fmt_cell({"status": "n/a"}, "ms") == "—"
+    assert fmt_cell(None, "ms") == "—"
+    assert fmt_cell({"status": "failed: a | b\nc"}, "ms") == "failed: a \\| b c"
+    assert fmt_cell({"status": "could not start: a long reason"}, "ms") == "could not start"
+    assert fmt_cell({"status": "failed: " + "x" * 100}, "ms").endswith("x...")
+    assert fmt_value(1234.5, "ms") == "1234" or fmt_value(1234.5, "ms") == "1235"
+    assert fmt_value(0.26, "ms") == "0.260"
+    assert fmt_value(1.2345, "×") == "1.23"
+
+
+def test_markdown_has_every_peer_every_figure_and_the_ratios() -> None:
+    md = render_markdown(results())
+    assert md.startswith("# muslin benchmarks (quick run)")
+    assert "Linux 6.1.0 x86_64, 2 CPUs" in md and "2026-01-02 03:04 UTC" in md
+    row = next(ln for ln in md.splitlines() if ln.startswith("| network create, CLI (ms)"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells == ["network create, CLI (ms)", "3", "**80.0** [70.0–90.0]",
+                     "could not start", "**160** [150–170]",
+                     "**40.0**", "0.50", "2.00"]
+    run = next(ln for ln in md.splitlines() if ln.startswith("| run -d"))
+    assert "not supported yet" in run and run.rstrip().endswith("| — | — |")
+    assert "## Containers" in md and "## Memory" in md
+    assert "could not start: /x/muslin: not found" in md.split("## Networks")[0]
+    assert "| network_create_delete_ms | 4.25 |" in md and "| endpoints | 100 |" in md
+    assert "- **run -d, --network none**: docker run | pipes" in md
+    assert "as before the run" in md and "a note" in md
+    # every table row has as many cells as its header
+    for block in md.split("\n\n"):
+        rows = [ln for ln in block.splitlines() if ln.startswith("|")]
+        if rows:
+            widths = {len(r.replace("\\|", "").strip("|").split("|")) for r in rows}
+            assert len(widths) == 1, rows
+
+
+def test_markdown_says_clearly_when_the_machine_changed() -> None:
+    r = results()
+    r["machine_check"] = {"unchanged": False, "differences": ["sysctl x: 0 -> 1"],
+                          "checked": [], "notes": []}
+    md = render_markdown(r)
+    assert "**FAILED: the machine is not as before the run:**" in md
+    assert "`sysctl x: 0 -> 1`" in md
+
+
+def test_chart_series_keeps_figure_order_and_gaps() -> None:
+    titles, medians, spans = chart_series(results(), "ms")
+    assert titles == ["network create, CLI", "run -d, --network none"]
+    assert medians["muslin"] == [80.0, None]
+    assert medians["dockerd"] == [160.0, 305.0]
+    assert spans["podman"] == [(40.0, 40.0), (250.0, 250.0)]
+
+
+def test_root_state_diff_fails_on_rules_links_sysctls_and_notes_other_mounts() -> None:
+    before = RootState(links=["lo 00", "eth0 02"], netns=[], nft_ruleset=[],
+                       iptables={"iptables-save": ["*filter", ":FORWARD ACCEPT [-]"]},
+                       sysctls={"net.ipv4.ip_forward": "0"}, bench_mounts=[],
+                       other_mounts=["/", "/proc"], cgroups=["memory/a"], modules=["x"])
+    same = RootState(**{**before.as_dict(), "other_mounts": ["/", "/proc", "/run/lab/ns"],
+                        "modules": ["x", "br_netfilter"]})
+    fails, notes = diff_states(before, same)
+    assert fails == []
+    assert notes == ["mounts of other work changed meanwhile (not the bench's): /run/lab/ns: "
+                     "+1 -0",
+                     "kernel module loaded during the run: br_netfilter"]
+    changed = RootState(**{**before.as_dict(), "links": ["lo 00", "eth0 02", "docker0 03"],
+                           "iptables": {"iptables-save": ["*filter", ":FORWARD DROP [-]"]},
+                           "sysctls": {"net.ipv4.ip_forward": "1"},
+                           "bench_mounts": ["/run/muslin-bench/r/ns"],
+                           "cgroups": ["memory/a", "memory/muslin-bench-r",
+                                       "memory/muslin-lab-x", "pids/libpod_parent"]})
+    fails, notes = diff_states(before, changed)
+    assert "link: + docker0 03" in fails
+    assert "iptables-save: + :FORWARD DROP [-]" in fails
+    assert "iptables-save: - :FORWARD ACCEPT [-]" in fails
+    assert "sysctl net.ipv4.ip_forward: 0 -> 1" in fails
+    assert "mount: + /run/muslin-bench/r/ns" in fails
+    assert "cgroup: + memory/muslin-bench-r" in fails
+    assert "cgroup: + pids/libpod_parent" in fails
+    assert not any("muslin-lab-x" in f for f in fails)
+    assert ("cgroups of other work changed meanwhile (not the bench's): + memory/muslin-lab-x"
+            in notes)
+
+
+def test_iptables_counters_and_comments_are_ignored() -> None:
+    assert normalize_iptables(["# Generated by iptables-save on x", "*filter",
+                               ":INPUT ACCEPT [12:345]", "", "COMMIT"]) == [
+        "*filter", ":INPUT ACCEPT [-]", "COMMIT"]
