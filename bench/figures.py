@@ -8,6 +8,7 @@ of that group with "failed: <reason>".
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import subprocess
@@ -92,8 +93,8 @@ class Interleaver:
             f.status[peer.id] = f"failed: {why}"
         self.active = [p for p in self.active if p is not peer]
 
-    def step(self, fn: Callable[[Peer], float | None]) -> None:
-        """fn(peer) returns the sample for its figure (None: untimed step)."""
+    def step(self, fn: Callable[[Peer], object]) -> None:
+        """Runs fn(peer) for each active peer, in order (fn records its own samples)."""
         for p in list(self.active):
             try:
                 fn(p)
@@ -148,11 +149,17 @@ def network_cli(peers: Sequence[Peer], plan: Plan, log: Callable[[str], None]) -
                 "timed as a whole command.")
     run = Interleaver(_eligible(peers, [create, rm], "network_cli"), [create, rm], log)
     # names carry the peer: the docker CLI and the muslin CLI share one muslind
-    run.step(lambda p: p.network_create(f"bnw-{p.id}").check()
-             and p.network_rm(f"bnw-{p.id}").check() and None)
+    run.step(lambda p: p.network_create(f"bnw-{p.id}").check())
+    run.step(lambda p: p.network_rm(f"bnw-{p.id}").check())
     for i in range(plan.network_rounds):
-        run.step(lambda p, i=i: _timed(create, p, lambda: p.network_create(f"bn{i}-{p.id}")))
-        run.step(lambda p, i=i: _timed(rm, p, lambda: p.network_rm(f"bn{i}-{p.id}")))
+        def do_create(p: Peer, i: int = i) -> float:
+            return _timed(create, p, lambda: p.network_create(f"bn{i}-{p.id}"))
+
+        def do_rm(p: Peer, i: int = i) -> float:
+            return _timed(rm, p, lambda: p.network_rm(f"bn{i}-{p.id}"))
+
+        run.step(do_create)
+        run.step(do_rm)
     return [create, rm]
 
 
@@ -161,7 +168,7 @@ def network_ls(peers: Sequence[Peer], plan: Plan, log: Callable[[str], None]) ->
                 "`docker network ls` (`muslin network ls`, `podman network ls`) with the "
                 "predefined networks only, timed as a whole command.")
     run = Interleaver(_eligible(peers, [ls], "network_cli"), [ls], log)
-    run.step(lambda p: p.network_ls().check() and None)
+    run.step(lambda p: p.network_ls().check())
     for _ in range(plan.ls_rounds):
         run.step(lambda p: _timed(ls, p, p.network_ls))
     return [ls]
@@ -211,7 +218,7 @@ def network_api(peers: Sequence[Peer], plan: Plan, log: Callable[[str], None]) -
     run.step(lambda p: do_create(p, f"baw-{p.id}", False))
     run.step(lambda p: do_delete(p, False))
     for i in range(plan.api_rounds):
-        run.step(lambda p, i=i: do_create(p, f"ba{i}-{p.id}", True))
+        run.step(functools.partial(lambda i, p: do_create(p, f"ba{i}-{p.id}", True), i))
         run.step(lambda p: do_delete(p, True))
     return [create, delete]
 
@@ -220,8 +227,8 @@ def network_api(peers: Sequence[Peer], plan: Plan, log: Callable[[str], None]) -
 
 def _setup_networks(run: Interleaver, names: Sequence[tuple[str, str]]) -> None:
     for name, subnet in names:
-        run.step(lambda p, n=name, s=subnet: p.network_create(n, "--subnet", s).check()
-                 and None)
+        run.step(functools.partial(lambda n, s, p: p.network_create(n, "--subnet", s).check(),
+                                   name, subnet))
 
 
 def _teardown(peers: Sequence[Peer], containers: Sequence[str], networks: Sequence[str],
@@ -254,16 +261,24 @@ def containers_run(peers: Sequence[Peer], plan: Plan, log: Callable[[str], None]
     _setup_networks(run, [("benchnet", "10.90.0.0/16")])
     made: list[str] = []
     try:
-        run.step(lambda p: p.run_container("rn-warm", "none").check() and None)
-        run.step(lambda p: p.run_container("rb-warm", "benchnet").check() and None)
+        run.step(lambda p: p.run_container("rn-warm", "none").check())
+        run.step(lambda p: p.run_container("rb-warm", "benchnet").check())
         made += ["rn-warm", "rb-warm"]
         for i in range(plan.run_rounds):
             made += [f"rn-{i}", f"rb-{i}"]
-            run.step(lambda p, i=i: _timed(none, p, lambda: p.run_container(f"rn-{i}",
-                                                                            "none")))
-            run.step(lambda p, i=i: _timed(bridge, p, lambda: p.run_container(f"rb-{i}",
-                                                                              "benchnet")))
-            run.step(lambda p, i=i: p.remove_containers([f"rn-{i}", f"rb-{i}"]))
+
+            def run_none(p: Peer, i: int = i) -> float:
+                return _timed(none, p, lambda: p.run_container(f"rn-{i}", "none"))
+
+            def run_bridge(p: Peer, i: int = i) -> float:
+                return _timed(bridge, p, lambda: p.run_container(f"rb-{i}", "benchnet"))
+
+            def remove(p: Peer, i: int = i) -> None:
+                p.remove_containers([f"rn-{i}", f"rb-{i}"])
+
+            run.step(run_none)
+            run.step(run_bridge)
+            run.step(remove)
     finally:
         _teardown(eligible, made, ["benchnet"], log)
     return [none, bridge]
@@ -280,9 +295,9 @@ def containers_connect(peers: Sequence[Peer], plan: Plan, log: Callable[[str], N
     run = Interleaver(eligible, [conn, disc], log)
     _setup_networks(run, [("benchnet", "10.90.0.0/16"), ("benchnet2", "10.91.0.0/16")])
     try:
-        run.step(lambda p: p.run_container("cd-ctr", "benchnet").check() and None)
-        run.step(lambda p: p.connect("benchnet2", "cd-ctr").check() and None)
-        run.step(lambda p: p.disconnect("benchnet2", "cd-ctr").check() and None)
+        run.step(lambda p: p.run_container("cd-ctr", "benchnet").check())
+        run.step(lambda p: p.connect("benchnet2", "cd-ctr").check())
+        run.step(lambda p: p.disconnect("benchnet2", "cd-ctr").check())
         for _ in range(plan.connect_rounds):
             run.step(lambda p: _timed(conn, p, lambda: p.connect("benchnet2", "cd-ctr")))
             run.step(lambda p: _timed(disc, p, lambda: p.disconnect("benchnet2", "cd-ctr")))
@@ -300,9 +315,14 @@ def endpoints(peers: Sequence[Peer], plan: Plan, log: Callable[[str], None]) -> 
     memory: dict[str, dict[str, float]] = {}
     t0 = time.monotonic()
     try:
+        def one(p: Peer, i: int) -> float:
+            try:
+                return _timed(raw, p, lambda: p.run_container(f"ep-{i}", "epnet"))
+            except PeerError as e:
+                raise PeerError(f"container {i + 1}: {e}") from None
+
         for i in range(n):
-            run.step(lambda p, i=i: _timed(raw, p, lambda: p.run_container(f"ep-{i}",
-                                                                           "epnet")))
+            run.step(functools.partial(lambda i, p: one(p, i), i))
             if i % 100 == 99:
                 log(f"bench:   {i + 1}/{n} endpoints per peer ({time.monotonic() - t0:.0f} s)")
         if plan.memory:
@@ -328,13 +348,15 @@ def endpoints(peers: Sequence[Peer], plan: Plan, log: Callable[[str], None]) -> 
     for p in peers:
         st = raw.status.get(p.id)
         samples = raw.samples.get(p.id, [])
-        for f in [first, *(f for _, f in lasts), *(f for _, f in growths)]:
-            if st is not None:
-                f.status[p.id] = st
-        if st is not None:
-            continue
-        first.samples[p.id] = samples[:10]
+        # a peer that failed part-way keeps the figures its samples cover
+        if len(samples) >= 10:
+            first.samples[p.id] = samples[:10]
+        elif st is not None:
+            first.status[p.id] = st
         for (s, f), (_, g) in zip(lasts, growths, strict=True):
+            if len(samples) < s:
+                f.status[p.id] = g.status[p.id] = st or "n/a"
+                continue
             f.samples[p.id] = samples[s - 10:s]
             ratio = stats.growth(samples[:s], 10)
             if ratio is not None:

@@ -241,7 +241,7 @@ def under(path: str, top: str | Path) -> bool:
 
 def unmount_under(top: str | Path) -> list[str]:
     """Lazily unmounts every mount at or below top, newest first; returns errors."""
-    errors = []
+    errors: list[str] = []
     for _ in range(5):
         points = [p for p in mount_points() if under(p, top)]
         if not points:
@@ -432,8 +432,13 @@ def diff_states(before: RootState, after: RootState) -> tuple[list[str], list[st
     for line in _list_diff("cgroup", before.cgroups, after.cgroups):
         (fails if _peer_cgroup(line.split(" ", 2)[2]) else others).append(line)
     notes = _mount_notes(before.other_mounts, after.other_mounts)
-    notes += [f"cgroups of other work changed meanwhile (not the bench's): {c[8:]}"
-              for c in others]
+    by_name: dict[str, set[str]] = {}
+    for c in others:  # "cgroup: + memory/name": one note per name, not per hierarchy
+        sign, entry = c.split(" ", 2)[1:]
+        by_name.setdefault(f"{sign}{entry.split('/', 1)[-1]}", set()).add(entry.split("/")[0])
+    if by_name:
+        notes.append("cgroups of other work changed meanwhile (not the bench's): "
+                     + ", ".join(sorted(by_name)))
     notes += [f"kernel module loaded during the run: {m}"
               for m in sorted(set(after.modules) - set(before.modules))]
     return fails, notes

@@ -39,6 +39,10 @@ class PeerError(Exception):
     """A peer could not start or an operation failed; the message says why."""
 
 
+_VERBS = {"network", "create", "rm", "ls", "connect", "disconnect", "run", "ps", "version",
+          "info", "import", "system", "service", "inspect"}
+
+
 @dataclass
 class Cmd:
     argv: list[str]
@@ -47,12 +51,23 @@ class Cmd:
     err: str
     ms: float
 
+    def shown(self) -> str:
+        """The command as a reader knows it: `podman network create`, `docker run`."""
+        argv = self.argv[2:] if self.argv[0] == "nsenter" else self.argv
+        words = [os.path.basename(argv[0])]
+        for a in argv[1:]:
+            if a in _VERBS:
+                words.append(a)
+            elif len(words) > 1:
+                break
+        return " ".join(words)
+
     def check(self) -> Cmd:
         if self.rc != 0:
             msg = (self.err.strip() or self.out.strip() or f"exit {self.rc}").splitlines()
-            shown = [os.path.basename(self.argv[0]), *(["…"] if len(self.argv) > 5 else []),
-                     *self.argv[-4:]]
-            raise PeerError(f"`{' '.join(shown)}` exit {self.rc}: {msg[-1][:300]}")
+            if self.rc == 124 and msg[-1].startswith("timed out"):
+                raise PeerError(f"`{self.shown()}` {msg[-1]}")
+            raise PeerError(f"`{self.shown()}` exit {self.rc}: {msg[-1][:300]}")
         return self
 
 
@@ -74,7 +89,8 @@ class Context:
 
 def find_docker_cli() -> str:
     """The newest docker CLI on the machine (/usr/local/bin's v28 before Debian's)."""
-    best, best_v = "", (-1,)
+    best = ""
+    best_v: tuple[int, ...] = (-1,)
     for cand in ("/usr/local/bin/docker", "/usr/bin/docker", shutil.which("docker") or ""):
         if not cand or not os.access(cand, os.X_OK):
             continue
@@ -243,6 +259,19 @@ class Peer:
         untimed)."""
         raise NotImplementedError
 
+    hung_reason = ""
+
+    def _exec(self, argv: list[str], env: dict[str, str], timeout: float,
+              threaded: bool) -> Cmd:
+        """run_cmd for this peer; once a command timed out, the peer counts as hung and
+        every later command fails at once (the clean-up stops its daemon)."""
+        if self.hung_reason:
+            return Cmd(argv, 124, "", f"stopped answering earlier: {self.hung_reason}", 0.0)
+        r = run_cmd(argv, env=env, netns_fd=self._ns_fd, timeout=timeout, threaded=threaded)
+        if r.rc == 124 and r.err.startswith("timed out"):
+            self.hung_reason = f"`{r.shown()}` {r.err}"
+        return r
+
     def network_create(self, name: str, *extra: str) -> Cmd:
         return self.cli("network", "create", *extra, name)
 
@@ -368,8 +397,7 @@ class EnginePeer(Peer):
         return env
 
     def cli(self, *args: str, timeout: float = 180, threaded: bool = False) -> Cmd:
-        return run_cmd([self.ctx.docker_cli, *args], env=self.cli_env(),
-                       netns_fd=self._ns_fd, timeout=timeout, threaded=threaded)
+        return self._exec([self.ctx.docker_cli, *args], self.cli_env(), timeout, threaded)
 
     def api_socket(self) -> str | None:
         return self.sock if self.ok else None
@@ -379,13 +407,15 @@ class EnginePeer(Peer):
 
     def _cleanup(self) -> list[str]:
         problems: list[str] = []
-        if self.daemon is not None and self.daemon.poll() is None and self.ok:
+        if self.daemon is not None and self.daemon.poll() is None and self.ok \
+                and not self.hung_reason:
             r = self.cli("ps", "-aq", timeout=60)
             ids = r.out.split() if r.rc == 0 else []
             if ids:
                 self.remove_containers(ids)
         if self.daemon is not None and self.daemon.poll() is None:
-            killed = host.end_processes([self.daemon.pid], grace=30)
+            killed = host.end_processes([self.daemon.pid],
+                                        grace=10 if self.hung_reason else 30)
             problems += [f"{self.id}: daemon needed SIGKILL: {k}" for k in killed]
         return problems
 
@@ -491,8 +521,11 @@ class MuslinCliPeer(Peer):
     def cli(self, *args: str, timeout: float = 180, threaded: bool = False) -> Cmd:
         env = dict(self.ctx.env)
         env["MUSLIN_HOST"] = f"unix://{self.daemon.sock}"
-        return run_cmd([*self.argv, "-H", f"unix://{self.daemon.sock}", *args], env=env,
-                       netns_fd=self._ns_fd, timeout=timeout, threaded=threaded)
+        self.hung_reason = self.hung_reason or self.daemon.hung_reason
+        r = self._exec([*self.argv, "-H", f"unix://{self.daemon.sock}", *args], env, timeout,
+                       threaded)
+        self.daemon.hung_reason = self.daemon.hung_reason or self.hung_reason
+        return r
 
     def stop(self) -> list[str]:
         self._ns_fd = None  # the daemon's peer owns it
@@ -586,8 +619,7 @@ class PodmanPeer(Peer):
         self.api_status = "could not start: podman system service gave no answer in 60 s"
 
     def cli(self, *args: str, timeout: float = 180, threaded: bool = False) -> Cmd:
-        return run_cmd([*self.globals(), *args], env=self.env(), netns_fd=self._ns_fd,
-                       timeout=timeout, threaded=threaded)
+        return self._exec([*self.globals(), *args], self.env(), timeout, threaded)
 
     def api_socket(self) -> str | None:
         return self.api_sock if self.ok and self.api_status == "ok" else None
@@ -606,7 +638,7 @@ class PodmanPeer(Peer):
 
     def _cleanup(self) -> list[str]:
         problems: list[str] = []
-        if self._ns_fd is not None:
+        if self._ns_fd is not None and not self.hung_reason:
             self.cli("rm", "-a", "-f", "-t", "0", timeout=600)
             r = self.cli("network", "ls", "--format", "{{.Name}}", timeout=60)
             nets = [n for n in r.out.split() if n != "podman"] if r.rc == 0 else []
