@@ -262,7 +262,7 @@ def register(router: Router, engine: Engine, mgr: ContainerManager) -> None:
         async def body() -> AsyncIterator[bytes]:
             # As dockerd: the headers go out at once (clients wait for them before they
             # start the container), the status when the condition holds.
-            code = await engine.call(mgr.runtime.wait, doc["id"], condition)
+            code = await _in_thread(mgr.runtime.wait, doc["id"], condition)
             yield (json.dumps({"StatusCode": code, "Error": None}) + "\n").encode()
 
         return Response(200, headers=[("Content-Type", "application/json")], stream=body())
@@ -404,7 +404,7 @@ def register(router: Router, engine: Engine, mgr: ContainerManager) -> None:
         e.update(Running=True, Pid=proc.pid)
 
         async def finish() -> None:
-            e["ExitCode"] = await engine.call(proc.wait)
+            e["ExitCode"] = await _in_thread(proc.wait)
             e["Running"] = False
 
         if body.get("Detach"):
@@ -552,6 +552,32 @@ def register(router: Router, engine: Engine, mgr: ContainerManager) -> None:
     router.add("GET", "/images/{name*}/json", image_inspect)
     router.add("POST", "/images/{name*}/tag", image_tag)
     router.add("DELETE", "/images/{name*}", image_remove)
+
+
+async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    """Runs a call that may block for as long as a container lives (wait) on a thread of
+    its own, so it never holds one of the Engine's bounded workers."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[Any] = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if fut.done():
+            return
+        if error is not None:
+            fut.set_exception(error)
+        else:
+            fut.set_result(result)
+
+    def run() -> None:
+        try:
+            result = fn(*args)
+        except BaseException as error:  # handed to the awaiting coroutine
+            loop.call_soon_threadsafe(settle, None, error)
+            return
+        loop.call_soon_threadsafe(settle, result, None)
+
+    threading.Thread(target=run, daemon=True, name="muslin-wait").start()
+    return await fut
 
 
 async def _feed_stdin(leftover: bytes, reader: asyncio.StreamReader,
