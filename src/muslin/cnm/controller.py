@@ -13,7 +13,6 @@ and never span a kernel call; IPAM allocation is one transaction.
 
 from __future__ import annotations
 
-import fcntl
 import ipaddress
 import logging
 import os
@@ -26,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from muslin import faults, firewall, ipam, portmap
+from muslin import faults, firewall, ipam, lockfile, portmap
 from muslin.cnm import gateway
 from muslin.cnm.ipam_driver import LOCAL_SPACE, DefaultIpam, IpamDriver
 from muslin.cnm.names import InstanceNames
@@ -302,7 +301,8 @@ class Controller:
                                    ip_masq)
         os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
         os.makedirs(self.netns_dir, mode=0o755, exist_ok=True)
-        self._lockfile = self._take_lock()
+        self._lockfile = lockfile.take(os.path.join(self.state_dir, "muslin.lock"),
+                                       f"state dir {self.state_dir}")
         self._locks: dict[str, threading.RLock] = {}
         self._listeners: list[Listener] = []
         self._locks_mutex = threading.Lock()
@@ -325,19 +325,6 @@ class Controller:
             raise
 
     # -- life ------------------------------------------------------------
-    def _take_lock(self) -> int:
-        path = os.path.join(self.state_dir, "muslin.lock")
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
-            os.close(fd)
-            raise Conflict(f"state dir {self.state_dir} is in use by pid {other}") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        return fd
-
     def close(self) -> None:
         """Releases the state dir; kernel objects stay (they are the instance's state)."""
         if self._closed:

@@ -47,6 +47,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
+from muslin import lockfile
 from muslin.containers import etcfiles, logs, monitor, mounts, oci
 from muslin.containers.images import ImageStore
 from muslin.containers.monitor import Attachment, ConmonFiles, Runc, RuncError
@@ -243,7 +244,8 @@ class Runtime:
         for d in (self.root, os.path.join(self.run_dir, "runc"), self.exit_dir, self.tmp_dir):
             os.makedirs(d, mode=0o700, exist_ok=True)
         self.runc = Runc(runc_bin, os.path.join(self.run_dir, "runc"))
-        self._lockfd = self._take_lock()
+        self._lockfd = lockfile.take(os.path.join(self.root, "runtime.lock"),
+                                     f"container root {self.root}")
         self._locks: dict[str, threading.RLock] = {}
         self._locks_mutex = threading.Lock()
         self._host: netns.NetnsThread | None = None
@@ -251,19 +253,6 @@ class Runtime:
             self._host = netns.NetnsThread(host_netns, "muslin-runtime-host")
 
     # -- life --------------------------------------------------------------------
-    def _take_lock(self) -> int:
-        fd = os.open(os.path.join(self.root, "runtime.lock"),
-                     os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
-            os.close(fd)
-            raise Conflict(f"container root {self.root} is in use by pid {other}") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        return fd
-
     def close(self) -> None:
         """Lets go of the root; containers keep running."""
         if self._lockfd < 0:
