@@ -8,10 +8,12 @@ endpoint publishes what.
 from __future__ import annotations
 
 import errno
+import ipaddress
 import socket
 import threading
+from dataclasses import replace
 
-from muslin.errors import Conflict, Forbidden
+from muslin.errors import Conflict, Forbidden, InvalidParameter
 from muslin.firewall import Published
 from muslin.kernel import Host
 from muslin.portspec import PortBinding
@@ -32,11 +34,19 @@ class PortHolder:
         self._lock = threading.Lock()
 
     def hold(self, bindings: list[PortBinding], owner: str) -> list[PortBinding]:
-        """Binds every host port (0: the kernel picks one); all or nothing."""
+        """Binds every host port (0: the kernel picks one from its ephemeral range, and
+        the [::] twin of a 0.0.0.0 binding gets the same one); all or nothing."""
         done: list[PortBinding] = []
+        picked: dict[tuple[str, int], int] = {}
         try:
             for b in bindings:
-                done.append(self._hold_one(b))
+                twin = picked.get((b.proto, b.container_port))
+                if b.host_port == 0 and b.host_ip == "::" and twin:
+                    b = replace(b, host_port=twin)
+                held = self._hold_one(b)
+                if b.host_port == 0:
+                    picked[(b.proto, b.container_port)] = held.host_port
+                done.append(held)
         except BaseException:
             self.release(done)
             raise
@@ -44,23 +54,26 @@ class PortHolder:
 
     def _hold_one(self, b: PortBinding) -> PortBinding:
         ip = b.host_ip or "0.0.0.0"
+        where = f"[{ip}]:{b.host_port}" if ":" in ip else f"{ip}:{b.host_port}"
         with self._lock:
             if b.host_port and _key(b) in self._held:
-                raise Conflict(f"Bind for {ip}:{b.host_port} failed: port is already "
-                               "allocated")
+                raise Conflict(f"Bind for {where} failed: port is already allocated")
             family = socket.AF_INET6 if ":" in ip else socket.AF_INET
             kind = socket.SOCK_DGRAM if b.proto == "udp" else socket.SOCK_STREAM
+            proto = socket.IPPROTO_SCTP if b.proto == "sctp" else 0
 
             def bind() -> socket.socket:
-                s = socket.socket(family, kind)  # made in the host namespace
+                s = socket.socket(family, kind, proto)  # made in the host namespace
                 try:
+                    if family == socket.AF_INET6:  # [::] holds IPv6 only, as Docker's
+                        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                     s.bind((ip, b.host_port))
                 except OSError as e:
                     s.close()
                     if e.errno == errno.EADDRINUSE:
                         raise Forbidden(
                             f"driver failed programming external connectivity: Bind for "
-                            f"{ip}:{b.host_port} failed: address already in use "
+                            f"{where} failed: address already in use "
                             "(another program holds the port)") from None
                     if e.errno == errno.EADDRNOTAVAIL:
                         raise Forbidden(f"driver failed programming external connectivity:"
@@ -92,8 +105,41 @@ class PortHolder:
             self._held.clear()
 
 
-def published(bindings: list[PortBinding], target_ip: str) -> list[Published]:
-    """The firewall entries of an endpoint's IPv4 bindings."""
-    return [Published(b.proto, b.host_port, target_ip, b.container_port,
-                      "" if b.host_ip in ("", "0.0.0.0") else b.host_ip)
-            for b in bindings if ":" not in b.host_ip]
+def expand(bindings: list[PortBinding], *, ipv6: bool) -> list[PortBinding]:
+    """Bindings with explicit host addresses: "any" is 0.0.0.0, plus [::] when the
+    container has IPv6 (nftables cannot send IPv6 to an IPv4-only container and muslin
+    has no userland proxy: Docker with `userland-proxy: false` does the same)."""
+    out: list[PortBinding] = []
+    for b in bindings:
+        if b.host_ip in ("", "0.0.0.0"):
+            out.append(replace(b, host_ip="0.0.0.0"))
+            if ipv6:
+                out.append(replace(b, host_ip="::"))
+            continue
+        ip = ipaddress.ip_address(b.host_ip)
+        if ip.version == 6 and ip.is_loopback:
+            raise InvalidParameter(
+                f"cannot publish {b.key()} on [::1]: IPv6 has no route_localnet, so the "
+                "kernel cannot forward ::1 to a container, and muslin runs no userland "
+                "proxy; publish on [::] or a host address, or on 127.0.0.1")
+        if ip.version == 6 and not ipv6:
+            raise InvalidParameter(
+                f"cannot publish {b.key()} on {b.host_ip}: the container has no IPv6 "
+                "address (its network was made without --ipv6) and muslin runs no "
+                "userland proxy to reach its IPv4 address")
+        out.append(b)
+    return out
+
+
+def published(bindings: list[PortBinding], ipv4: str | None,
+              ipv6: str | None = None) -> list[Published]:
+    """The firewall entries of an endpoint's bindings (addresses without prefix)."""
+    out = []
+    for b in bindings:
+        v6 = ":" in b.host_ip
+        target = ipv6 if v6 else ipv4
+        if target:
+            any_ip = b.host_ip in ("", "0.0.0.0", "::")
+            out.append(Published(b.proto, b.host_port, target, b.container_port,
+                                 "" if any_ip else b.host_ip))
+    return out

@@ -123,6 +123,22 @@ def from_api(bindings: Mapping[str, Any] | None, *, sctp_supported: bool = False
     return out
 
 
+def publish_all(bindings: list[PortBinding], *exposed: Mapping[str, Any] | None
+                ) -> list[PortBinding]:
+    """`-P`: a binding on an ephemeral host port for every exposed port (the
+    container's ExposedPorts, then the image's) that has none yet."""
+    have = {b.key() for b in bindings}
+    out: list[PortBinding] = []
+    for ports in exposed:
+        for key in ports or {}:
+            port, _, proto = str(key).partition("/")
+            b = PortBinding(check_protocol(proto), int(port))
+            if b.key() not in have:
+                have.add(b.key())
+                out.append(b)
+    return out
+
+
 def to_api(bindings: list[PortBinding]) -> dict[str, list[dict[str, str]]]:
     """NetworkSettings.Ports as Docker shows them (both 0.0.0.0 and :: for "any")."""
     out: dict[str, list[dict[str, str]]] = {}

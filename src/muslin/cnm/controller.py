@@ -43,6 +43,7 @@ from muslin.drivers.bridge import (
 from muslin.drivers.simple import HostDriver, NullDriver
 from muslin.errors import Conflict, Forbidden, InvalidParameter, MuslinError, NotFound
 from muslin.kernel import Host, Links, Nft, conntrack, in_netns, netns, sysctl
+from muslin.kernel.nftwatch import NftEvents
 from muslin.portmap import PortHolder
 from muslin.portspec import PortBinding
 from muslin.store import LocalStore, Txn
@@ -307,6 +308,8 @@ class Controller:
         self._listeners: list[Listener] = []
         self._locks_mutex = threading.Lock()
         self._closed = False
+        self._fw_lock = threading.RLock()
+        self._fw_watch: NftEvents | None = None
         try:
             self.store = LocalStore(os.path.join(self.state_dir, "state.db"))
             self.host = Host(host_netns, name=f"muslin-{self.names.instance}-host")
@@ -555,17 +558,21 @@ class Controller:
             with self._locked("net:" + net_id):
                 if driver.uses_ipam or not predefined:
                     doc["driver_state"] = driver.create_network(info)
+                if enable_ipv6 and self._settings.ip_forward:  # as reconcile does
+                    self.host.call(lambda _l, _n: sysctl.set(
+                        "net.ipv6.conf.all.forwarding", "1"))
                 self.store.put("network", net_id, doc)
                 faults.point("network.create.driver")
                 info = self.network_info(doc)
                 rules = driver.firewall_rules(info)
-                if self._settings.iptables and rules is not None:
-                    self.host.call(lambda _l, nft: nft.run(
-                        firewall.network_add(self.names.table, rules)))
-                faults.point("network.create.firewall")
-                faults.point("network.create.commit")
-                doc["status"] = READY
-                self.store.put("network", net_id, doc)
+                with self._fw_lock:  # table and state change together
+                    if self._settings.iptables and rules is not None:
+                        self.host.call(lambda _l, nft: nft.run(
+                            firewall.network_add(self.names.table, rules)))
+                    faults.point("network.create.firewall")
+                    faults.point("network.create.commit")
+                    doc["status"] = READY
+                    self.store.put("network", net_id, doc)
         except BaseException as e:
             try:
                 self._undo_network(doc)
@@ -897,27 +904,29 @@ class Controller:
             rules = self.driver(net["driver"]).firewall_rules(self.network_info(net))
             if rules is None or net["internal"] or not ep.get("ipv4"):
                 return []  # as Docker: nothing to publish on such networks
-            held = self.ports.hold(bindings, ep_id)
-            try:
-                ep["ports"] = ep.get("ports", []) + [b.to_dict() for b in held]
-                self.store.put("endpoint", ep_id, ep)
-                pubs = portmap.published(held, ep["ipv4"].split("/")[0])
-                if self._settings.iptables and pubs:
-                    self.host.call(lambda _l, nft: nft.run(
-                        firewall.publish_add(self.names.table, pubs)))
-            except BaseException:
-                self.ports.release(held)
-                ep["ports"] = [d for d in ep["ports"]
-                               if PortBinding.from_dict(d) not in held]
-                self.store.put("endpoint", ep_id, ep)
-                raise
+            ipv4, ipv6 = _addresses(ep)
+            held = self.ports.hold(portmap.expand(bindings, ipv6=bool(ipv6)), ep_id)
+            with self._fw_lock:  # store and table change together (see rebuild_firewall)
+                try:
+                    ep["ports"] = ep.get("ports", []) + [b.to_dict() for b in held]
+                    self.store.put("endpoint", ep_id, ep)
+                    pubs = portmap.published(held, ipv4, ipv6)
+                    if self._settings.iptables and pubs:
+                        self.host.call(lambda _l, nft: nft.run(
+                            firewall.publish_add(self.names.table, pubs)))
+                except BaseException:
+                    self.ports.release(held)
+                    ep["ports"] = [d for d in ep["ports"]
+                                   if PortBinding.from_dict(d) not in held]
+                    self.store.put("endpoint", ep_id, ep)
+                    raise
             return held
 
     def _unpublish(self, ep: Doc) -> None:
         bindings = [PortBinding.from_dict(d) for d in ep.get("ports", [])]
         if not bindings:
             return
-        pubs = portmap.published(bindings, (ep.get("ipv4") or "/").split("/")[0])
+        pubs = portmap.published(bindings, *_addresses(ep))
         table = self.names.table
 
         def remove(_l: Links, nft: Nft) -> None:
@@ -927,14 +936,68 @@ class Controller:
                 present = [p for p in pubs if p.chain in shape.chains]
                 nft.run(firewall.publish_remove(table, present))
             for b in bindings:
-                if b.proto == "udp":
-                    conntrack.flush_udp_dport(b.host_port)
+                if b.proto == "udp":  # the next datagrams meet the next mapping
+                    conntrack.flush_udp_dport(b.host_port, v6=":" in b.host_ip)
 
-        if self._settings.iptables:
-            self.host.call(remove)
+        with self._fw_lock:
+            if self._settings.iptables:
+                self.host.call(remove)
+            ep["ports"] = []
+            self.store.put("endpoint", ep["id"], ep)
         self.ports.release(bindings)
-        ep["ports"] = []
-        self.store.put("endpoint", ep["id"], ep)
+
+    # -- the firewall table, kept whole ---------------------------------------------
+    def rebuild_firewall(self) -> None:
+        """Replaces the instance's table with what the state needs, in one batch."""
+        if not self._settings.iptables:
+            return
+        from muslin.cnm.reconcile import firewall_plan
+
+        with self._fw_lock:
+            cmds = firewall_plan(self)
+            self.host.call(lambda _l, nft: nft.run(cmds))
+
+    def check_firewall(self) -> bool:
+        """Rebuilds the table when its skeleton was damaged from outside (`nft flush
+        ruleset`, a deleted table or base chain); True when it did. Cheap: lists only
+        the base chains."""
+        if not self._settings.iptables:
+            return False
+        table = self.names.table
+        with self._fw_lock:
+            damage = self.host.call(lambda _l, nft: firewall.plan.skeleton_damage(
+                {c: nft.chain_rules("inet", table, c) for c in firewall.plan.SKELETON_CHAINS}))
+        if not damage:
+            return False
+        log.warning("nftables table inet %s was changed outside muslin (%s): rebuilding it",
+                    table, damage)
+        self.rebuild_firewall()
+        return True
+
+    def watch_firewall(self) -> None:
+        """Keeps the table whole while the controller lives: nftables' change
+        notifications of the host namespace wake a check (see `check_firewall`)."""
+        if not self._settings.iptables or self._fw_watch is not None:
+            return
+        events = self.host.call(lambda _l, _n: NftEvents())
+        self._fw_watch = events
+        threading.Thread(target=self._watch_loop, args=(events,), daemon=True,
+                         name=f"muslin-{self.names.instance}-nftwatch").start()
+
+    def _watch_loop(self, events: NftEvents) -> None:
+        while not self._closed:
+            if not events.wait(1.0):
+                continue
+            while events.wait(0.2):  # a batch or a burst: check once it is over
+                pass
+            if self._closed:
+                break
+            try:
+                self.check_firewall()
+            except Exception:
+                if not self._closed:
+                    log.exception("checking the nftables table failed")
+        events.close()
 
     def _unplug(self, ep_id: str, sb_id: str) -> None:
         """Undoes a join (or finishes a leave): link, routes, state. Idempotent."""
@@ -965,3 +1028,9 @@ class Controller:
             ep["status"] = "leaving"
             self.store.put("endpoint", ep_id, ep)
             self._unplug(ep_id, sb_id)
+
+
+def _addresses(ep: Doc) -> tuple[str | None, str | None]:
+    """An endpoint's IPv4 and IPv6 addresses without their prefix lengths."""
+    v4, v6 = ep.get("ipv4"), ep.get("ipv6")
+    return (v4.split("/")[0] if v4 else None, v6.split("/")[0] if v6 else None)

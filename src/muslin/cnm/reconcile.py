@@ -46,8 +46,15 @@ def _published(ctl: Controller) -> list[firewall.Published]:
     for ep in ctl.store.list("endpoint"):
         if ep["status"] == "joined" and ep.get("ports") and ep.get("ipv4"):
             out += portmap.published([PortBinding.from_dict(d) for d in ep["ports"]],
-                                     ep["ipv4"].split("/")[0])
+                                     *(ep[f].split("/")[0] if ep.get(f) else None
+                                       for f in ("ipv4", "ipv6")))
     return out
+
+
+def firewall_plan(ctl: Controller) -> list[dict[str, Any]]:
+    """The batch that rebuilds the instance's table from the state."""
+    nets = [d for d in ctl.store.list("network") if d["status"] == READY]
+    return plan.table_rebuild(ctl.names.table, _firewall_rules(ctl, nets), _published(ctl))
 
 
 def _hold_published_ports(ctl: Controller) -> None:
@@ -163,9 +170,7 @@ def reconcile(ctl: Controller) -> None:
     _release_orphans(ctl)
     # 5. Published ports and the firewall, in one batch.
     _hold_published_ports(ctl)
-    if ctl._settings.iptables:
-        cmds = plan.table_rebuild(ctl.names.table, _firewall_rules(ctl, nets), _published(ctl))
-        ctl.host.call(lambda _l, nft: nft.run(cmds))
+    ctl.rebuild_firewall()
     # 6. Default routes of every sandbox (a rebuilt endpoint may have moved them).
     for sb in store.list("sandbox"):
         if sb["endpoints"]:

@@ -22,8 +22,9 @@ from muslin.cnm import Controller
 from muslin.containers import etcfiles
 from muslin.containers.runtime import Runtime, new_id
 from muslin.containers.spec import ContainerSpec
-from muslin.errors import Conflict, InvalidParameter, MuslinError, NotFound
-from muslin.portspec import PortBinding, from_api, to_api
+from muslin.errors import Conflict, Forbidden, InvalidParameter, MuslinError, NotFound
+from muslin.kernel.features import features
+from muslin.portspec import PortBinding, from_api, publish_all, to_api
 
 log = logging.getLogger("muslin.containers")
 
@@ -98,7 +99,12 @@ class ContainerManager:
             mode = "bridge"
         if "default" in net_config:  # the docker CLI names the default network so
             net_config.setdefault("bridge", net_config.pop("default"))
-        ports = from_api(host_config.get("PortBindings"))
+        bindings = host_config.get("PortBindings") or {}
+        sctp = any(str(k).lower().endswith("/sctp") for k in bindings) and features().sctp
+        ports = from_api(bindings, sctp_supported=sctp)
+        if host_config.get("PublishAllPorts"):  # -P: every exposed port on an ephemeral one
+            ports += publish_all(ports, config.get("ExposedPorts"),
+                                 image.container_config.get("ExposedPorts"))
         with self._mutex:
             for d in self.records():
                 if d["name"] == name:
@@ -203,7 +209,13 @@ class ContainerManager:
         sb = self.ctl.sandbox(doc["sandbox_id"])
         for ep in sb.endpoints():
             if ep.network.driver == "bridge" and not ep.network.internal:
-                ep.publish(ports)
+                try:
+                    ep.publish(ports)
+                except (Conflict, Forbidden) as e:  # Docker's wording
+                    msg = str(e).removeprefix("driver failed programming external "
+                                              "connectivity: ")
+                    raise type(e)("driver failed programming external connectivity on "
+                                  f"endpoint {doc['name']} ({ep.id}): {msg}") from None
                 return
 
     def _write_etc(self, doc: Doc) -> None:
@@ -254,14 +266,14 @@ class ContainerManager:
         with self._lock(cid):
             if self.runtime.state(cid)["Running"]:
                 return
-            if doc.get("sandbox_id"):
-                self._disconnect_all(doc)
-                for net, cfg in self._wanted_networks(doc).items():
-                    self._connect(doc, net, cfg)
-                self._publish(doc)
-            self._write_etc(doc)
-            waiters = self._pending_attach.pop(cid, [])
-            try:
+            try:  # a failed start leaves no endpoint and no published port behind
+                if doc.get("sandbox_id"):
+                    self._disconnect_all(doc)
+                    for net, cfg in self._wanted_networks(doc).items():
+                        self._connect(doc, net, cfg)
+                    self._publish(doc)
+                self._write_etc(doc)
+                waiters = self._pending_attach.pop(cid, [])
                 attachment = self.runtime.start(cid, attach=bool(waiters))
             except BaseException:
                 self._disconnect_all(doc)

@@ -133,6 +133,8 @@ async def serve(cfg: configmod.DaemonConfig) -> None:
         bip=cfg.bip or None, default_address_pools=cfg.default_address_pools or None,
         ip_forward=cfg.ip_forward, iptables=cfg.iptables, mtu=cfg.mtu, icc=cfg.icc,
         ip_masq=cfg.ip_masq))
+    # an outside `nft flush ruleset` is noticed (netlink) and the table rebuilt
+    await loop.run_in_executor(None, ctl.watch_firewall)
     warnings: list[str] = []
     blockers = await loop.run_in_executor(None, lambda: ctl.host.call(
         lambda _l, nft: forward_drop_policies(nft, ctl.names.table)))

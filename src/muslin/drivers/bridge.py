@@ -202,6 +202,12 @@ class BridgeDriver:
             # as Docker without userland proxy: a container reaching its own published
             # port is DNATed back (bridged by br_netfilter) out of the port it came from
             links.set_hairpin(link.index)
+            # a replaced container often gets the same address with a new MAC: forget
+            # the host's old neighbour entry, or the host (and the DNAT of published
+            # ports) keeps sending to the old MAC until the entry goes stale
+            for cidr in (ep.ipv4, ep.ipv6):
+                if cidr:
+                    links.del_neighbour(br.index, cidr.split("/")[0])
             faults.point("endpoint.join.attach")
 
         self._host.call(plug)

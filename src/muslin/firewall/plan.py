@@ -6,6 +6,10 @@ prefix, so a packet's cost does not grow with the number of networks:
 
     forward:     iifname vmap @from_net ; oifname vmap @to_net
     postrouting: ip saddr vmap @masq4 ; ip6 saddr vmap @masq6
+    prerouting, output (published ports, per family v4/v6):
+                 ip daddr . l4proto . th dport vmap @pub4ip
+                 fib daddr type local l4proto . th dport vmap @pub4   (an element jumps
+                 to the port's chain `p4-<addr|any>-<proto>-<port>`: one DNAT rule)
 
 Per network three regular chains: `<id>-from` (ICC, isolation from other muslin
 bridges, internal), `<id>-to` (only replies and published ports come in), and
@@ -100,7 +104,9 @@ def _skeleton(t: str, initial: dict[str, list[Any]] | None = None) -> list[Cmd]:
                 m["elem"] = initial[name]
         cmds.append({"add": {"map": m}})
     for name, keys in (("pub4", ["inet_proto", "inet_service"]),
-                       ("pub4ip", ["ipv4_addr", "inet_proto", "inet_service"])):
+                       ("pub4ip", ["ipv4_addr", "inet_proto", "inet_service"]),
+                       ("pub6", ["inet_proto", "inet_service"]),
+                       ("pub6ip", ["ipv6_addr", "inet_proto", "inet_service"])):
         # verdict maps (libnftables 1.0.6's JSON cannot declare concatenated data maps)
         m = {"family": FAMILY, "table": t, "name": name, "type": keys, "map": "verdict"}
         if initial and initial.get(name):
@@ -125,22 +131,29 @@ def _skeleton(t: str, initial: dict[str, list[Any]] | None = None) -> list[Cmd]:
 
 
 def _publish_rules(t: str, chain: str) -> list[Cmd]:
-    """DNAT of published ports: one map lookup per packet whatever their number; the
-    map jumps to the port's own chain, which holds its one DNAT rule."""
+    """DNAT of published ports: one map lookup per packet and family whatever their
+    number (a bound host address first, then "any local address"); the map jumps to the
+    port's own chain, which holds its one DNAT rule."""
     proto_port = [{"meta": {"key": "l4proto"}},
                   {"payload": {"protocol": "th", "field": "dport"}}]
-    ipv4 = _match({"meta": {"key": "nfproto"}}, "ipv4")
     local = _match({"fib": {"result": "type", "flags": ["daddr"]}}, "local")
-    return [
-        _rule(t, chain, ipv4, {"vmap": {"key": {"concat": [
-            {"payload": {"protocol": "ip", "field": "daddr"}}, *proto_port]},
-            "data": "@pub4ip"}}),
-        _rule(t, chain, ipv4, local, {"vmap": {"key": {"concat": proto_port},
-                                               "data": "@pub4"}}),
-    ]
+    out = []
+    for v, ip in ((4, "ip"), (6, "ip6")):
+        family = _match({"meta": {"key": "nfproto"}}, f"ipv{v}")
+        daddr = {"payload": {"protocol": ip, "field": "daddr"}}
+        # IPv6 has no route_localnet: a packet from ::1 cannot leave the loopback, so
+        # [::1] is left alone (the held, non-listening socket refuses it at once)
+        not_lo = [_match(daddr, "::1", "!=")] if v == 6 else []
+        out += [
+            _rule(t, chain, family, {"vmap": {"key": {"concat": [daddr, *proto_port]},
+                                              "data": f"@pub{v}ip"}}),
+            _rule(t, chain, family, *not_lo, local, {"vmap": {
+                "key": {"concat": proto_port}, "data": f"@pub{v}"}}),
+        ]
+    return out
 
 
-SKELETON_CHAINS = {"forward": 2, "postrouting": 3, "prerouting": 2, "output": 2}
+SKELETON_CHAINS = {"forward": 2, "postrouting": 3, "prerouting": 4, "output": 4}
 
 
 def _network_chains(t: str, r: BridgeRules) -> list[tuple[str, list[Cmd]]]:
@@ -178,6 +191,19 @@ def _masq_elements(r: BridgeRules) -> dict[str, list[Any]]:
             out["masq4" if v == 4 else "masq6"].append(
                 [_prefix(cidr), {"jump": {"target": f"{r.tag}-masq"}}])
     return out
+
+
+def skeleton_damage(rule_counts: dict[str, int | None]) -> str:
+    """What is wrong with the base chains (name -> rule count, None when missing), or
+    "" when nothing: the cheap sign of a flushed ruleset or a deleted table."""
+    out = []
+    for name, want in SKELETON_CHAINS.items():
+        got = rule_counts.get(name)
+        if got is None:
+            out.append(f"chain {name} is missing")
+        elif got != want:
+            out.append(f"chain {name} has {got} rules, expected {want}")
+    return "; ".join(out)
 
 
 def network_add(t: str, r: BridgeRules, *, with_masq: bool = True) -> list[Cmd]:
@@ -244,7 +270,8 @@ def _elem_key(e: Any) -> str:
 
 @dataclass(frozen=True)
 class Published:
-    """One published IPv4 port: (host address or "" for all, proto, host port) -> target."""
+    """One published port: (host address or "" for any, proto, host port) -> target.
+    The family is the target's (IPv4 or IPv6; nftables cannot translate between them)."""
 
     proto: str
     host_port: int
@@ -252,8 +279,12 @@ class Published:
     target_port: int
     host_ip: str = ""
 
+    @property
+    def version(self) -> int:
+        return 6 if ":" in self.target_ip else 4
+
     def map_name(self) -> str:
-        return "pub4ip" if self.host_ip else "pub4"
+        return f"pub{self.version}ip" if self.host_ip else f"pub{self.version}"
 
     def key(self) -> Cmd:
         parts: list[Any] = [self.proto, self.host_port]
@@ -261,20 +292,20 @@ class Published:
 
     @property
     def chain(self) -> str:
-        where = self.host_ip.replace(".", "_") + "-" if self.host_ip else ""
-        return f"p-{where}{self.proto}-{self.host_port}"
+        where = self.host_ip.replace(".", "_").replace(":", "_") or "any"
+        return f"p{self.version}-{where}-{self.proto}-{self.host_port}"
 
     def element(self) -> list[Any]:
         return [self.key(), {"jump": {"target": self.chain}}]
 
     def rule(self, t: str) -> Cmd:
         return _rule(t, self.chain, _match(_meta("l4proto"), self.proto),
-                     {"dnat": {"family": "ip", "addr": self.target_ip,
-                               "port": self.target_port}})
+                     {"dnat": {"family": f"ip{'6' if self.version == 6 else ''}",
+                               "addr": self.target_ip, "port": self.target_port}})
 
 
 def _published_by_map(pubs: list[Published]) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {"pub4": [], "pub4ip": []}
+    out: dict[str, list[Any]] = {"pub4": [], "pub4ip": [], "pub6": [], "pub6ip": []}
     for p in pubs:
         out[p.map_name()].append(p.element())
     return out
@@ -282,8 +313,9 @@ def _published_by_map(pubs: list[Published]) -> dict[str, list[Any]]:
 
 def _publish_chains(t: str, pubs: list[Published]) -> list[Cmd]:
     cmds: list[Cmd] = []
-    for p in pubs:
-        cmds += [{"add": _chain(t, p.chain)}, {"add": p.rule(t)}]
+    for p in pubs:  # flushed first: adding again never doubles the rule
+        cmds += [{"add": _chain(t, p.chain)}, {"flush": _chain(t, p.chain)},
+                 {"add": p.rule(t)}]
     return cmds
 
 
@@ -306,7 +338,8 @@ def expected_shape(networks: list[BridgeRules],
     """The shape the table should have, to compare with `observed_shape`."""
     chains = dict(SKELETON_CHAINS)
     elements: dict[str, set[str]] = {n: set() for n in ("bridges", "from_net", "to_net",
-                                                         "masq4", "masq6", "pub4", "pub4ip")}
+                                                         "masq4", "masq6", "pub4", "pub4ip",
+                                                         "pub6", "pub6ip")}
     for m, elems in _published_by_map(published or []).items():
         elements[m].update(_elem_key(e[0]) for e in elems)
     for p in published or []:

@@ -11,13 +11,14 @@ from pyroute2 import Conntrack
 from pyroute2.netlink.nfnetlink.nfctsocket import NFCTAttrTuple
 
 
-def flush_udp_dport(port: int) -> int:
-    """Deletes every UDP entry whose original destination port is `port`; returns how
-    many."""
+def flush_udp_dport(port: int, *, v6: bool = False) -> int:
+    """Deletes every UDP entry (IPv4, or IPv6 with v6) whose original destination port
+    is `port`; returns how many."""
     n = 0
+    family = socket.AF_INET6 if v6 else socket.AF_INET
     with Conntrack() as ct:
         for entry in list(ct.dump_entries(tuple_orig=NFCTAttrTuple(
-                proto=socket.IPPROTO_UDP, dport=port))):
+                family=family, proto=socket.IPPROTO_UDP, dport=port))):
             try:
                 ct.delete(entry)
                 n += 1

@@ -93,3 +93,14 @@ class Nft:
         res = self._cmd(json.dumps({"nftables": [{"list": {"tables": {}}}]}))
         return [(i["table"]["family"], i["table"]["name"])
                 for i in (res or {}).get("nftables", []) if "table" in i]
+
+    def chain_rules(self, family: str, table: str, chain: str) -> int | None:
+        """How many rules a chain holds, or None when it (or its table) does not exist."""
+        try:
+            res = self._cmd(json.dumps({"nftables": [{"list": {"chain": {
+                "family": family, "table": table, "name": chain}}}]}))
+        except KernelError as e:
+            if "No such file or directory" in str(e):
+                return None
+            raise
+        return sum(1 for i in (res or {}).get("nftables", []) if "rule" in i)
