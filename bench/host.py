@@ -315,6 +315,7 @@ class RootState:
     other_mounts: list[str] = field(default_factory=list)
     cgroups: list[str] = field(default_factory=list)
     modules: list[str] = field(default_factory=list)
+    all_sysctls: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -352,6 +353,22 @@ def read_sysctls() -> dict[str, str]:
             for f in sorted(p.iterdir()):
                 with contextlib.suppress(OSError):
                     out[f"{d}/{f.name}".replace("/", ".")] = f.read_text().strip()
+    return out
+
+
+# counters and random values `sysctl -a` shows that change by themselves
+VOLATILE_SYSCTLS = ("fs.dentry-state", "fs.file-nr", "fs.inode-nr", "fs.inode-state",
+                    "fs.aio-nr", "kernel.ns_last_pid", "kernel.random.", "kernel.pty.nr",
+                    "net.netfilter.nf_conntrack_count", "fs.quota.")
+
+
+def parse_sysctl_a(lines: Iterable[str]) -> dict[str, str]:
+    """`sysctl -a` output as key -> value, without the volatile keys."""
+    out = {}
+    for line in lines:
+        key, sep, value = line.partition(" = ")
+        if sep and not key.startswith(VOLATILE_SYSCTLS):
+            out[key.strip()] = " ".join(value.split())
     return out
 
 
@@ -396,7 +413,8 @@ def snapshot() -> RootState:
         iptables=ipt, sysctls=read_sysctls(),
         bench_mounts=sorted(p for p in mounts if under(p, BENCH_ROOT)),
         other_mounts=sorted(p for p in mounts if not under(p, BENCH_ROOT)),
-        cgroups=top_cgroups(), modules=modules)
+        cgroups=top_cgroups(), modules=modules,
+        all_sysctls=parse_sysctl_a(_run_lines(["sysctl", "-a"]) or []))
 
 
 def _list_diff(name: str, a: list[str], b: list[str]) -> list[str]:
@@ -428,6 +446,19 @@ def diff_states(before: RootState, after: RootState) -> tuple[list[str], list[st
         a, b = before.sysctls.get(k), after.sysctls.get(k)
         if a != b:
             fails.append(f"sysctl {k}: {a} -> {b}")
+    added = 0
+    for k in sorted(set(before.all_sysctls) | set(after.all_sysctls)):
+        a, b = before.all_sysctls.get(k), after.all_sysctls.get(k)
+        if k in before.sysctls or a == b:
+            continue
+        if a is not None and b is not None:
+            fails.append(f"sysctl {k}: {a} -> {b}")
+        else:  # a key that came or went: a module loaded meanwhile (noted below)
+            added += 1
+    if added:
+        others_notes = [f"{added} sysctl key(s) appeared or went (a module loaded meanwhile)"]
+    else:
+        others_notes = []
     fails += _list_diff("mount", before.bench_mounts, after.bench_mounts)
     for line in _list_diff("cgroup", before.cgroups, after.cgroups):
         (fails if _peer_cgroup(line.split(" ", 2)[2]) else others).append(line)
@@ -441,7 +472,7 @@ def diff_states(before: RootState, after: RootState) -> tuple[list[str], list[st
                      + ", ".join(sorted(by_name)))
     notes += [f"kernel module loaded during the run: {m}"
               for m in sorted(set(after.modules) - set(before.modules))]
-    return fails, notes
+    return fails, notes + others_notes
 
 
 # first-level cgroups the bench's runs or the peers' defaults would make
@@ -469,8 +500,9 @@ def _mount_notes(before: list[str], after: list[str]) -> list[str]:
 
 
 CHECKED = ["links (names and MACs)", "`ip netns list`", "`nft list ruleset`",
-           "iptables/ip6tables rules", "sysctls net.ipv4.ip_forward, forwarding, "
-           "route_localnet and net.bridge.*", "mounts under /run/muslin-bench",
+           "iptables/ip6tables rules (iptables-save, ip6tables-save)",
+           "every sysctl of `sysctl -a` (the volatile counters aside)",
+           "mounts under /run/muslin-bench (other mounts: noted)",
            "the bench's and the peers' default cgroups"]
 
 

@@ -18,6 +18,7 @@ import resource
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,8 +29,13 @@ from typing import Any, TypeVar
 from bench import host
 
 REPO = Path(__file__).resolve().parent.parent
-VENV_BIN = REPO / ".venv" / "bin"
-STUB_DNS = "127.0.0.1"
+# muslind and the muslin CLI run from this checkout's sources with the bench's own
+# interpreter (`python -m`, PYTHONPATH=src set by the suite): a worktree benches its code
+PYTHON = sys.executable
+# Every peer's namespace has the bench's stub DNS server (bench/dnsstub.py) on this
+# address (on lo): containers' `--dns`, the daemons' `dns`, and the upstream in the
+# run's /etc/resolv.conf (aardvark-dns forwards there) all point at it.
+STUB_DNS = "192.0.2.53"
 IMAGE = "busybox"
 NOT_YET = "not supported yet"
 T = TypeVar("T")
@@ -216,8 +222,17 @@ class Peer:
             netns.create(str(self.ns_path))
         self._ns_fd = os.open(self.ns_path, os.O_RDONLY | os.O_CLOEXEC)
         # lo up, as in any machine's namespace (Docker and Podman expect it)
-        r = run_cmd(["ip", "link", "set", "lo", "up"], netns_fd=self._ns_fd)
-        r.check()
+        run_cmd(["ip", "link", "set", "lo", "up"], netns_fd=self._ns_fd).check()
+        run_cmd(["ip", "addr", "add", f"{STUB_DNS}/32", "dev", "lo"],
+                netns_fd=self._ns_fd).check()
+        self.spawn([PYTHON, "-m", "bench.dnsstub", "--listen", STUB_DNS,
+                    "--ready", str(self.dir / "stub.ready")], "stub.log")
+        deadline = time.monotonic() + 30
+        while not (self.dir / "stub.ready").exists():
+            if time.monotonic() > deadline:
+                raise PeerError("the stub DNS server did not start: "
+                                f"{_tail(self.dir / 'stub.log')}")
+            time.sleep(0.05)
 
     def spawn(self, argv: list[str], log_name: str, env: dict[str, str] | None = None
               ) -> subprocess.Popen[bytes]:
@@ -254,10 +269,22 @@ class Peer:
         return []
 
     # -- operations (each returns a Cmd whose .ms is the timed figure) --
+    def cli_argv(self, *args: str) -> tuple[list[str], dict[str, str]]:
+        """(argv, environment) of the peer's CLI with args."""
+        raise NotImplementedError
+
     def cli(self, *args: str, timeout: float = 180, threaded: bool = False) -> Cmd:
         """Runs the peer's CLI with args in its namespace (threaded: from a worker thread,
         untimed)."""
-        raise NotImplementedError
+        return self._exec(*self.cli_argv(*args), timeout, threaded)
+
+    def preexec(self) -> Callable[[], None] | None:
+        """What a child runs before exec to be in the peer's namespace (for commands
+        started without run_cmd)."""
+        fd = self._ns_fd
+        if fd is None:
+            return None
+        return lambda: host.setns_net(fd)
 
     hung_reason = ""
 
@@ -290,18 +317,49 @@ class Peer:
             args += ["--dns", STUB_DNS]
         return args
 
-    def run_container(self, name: str, network: str) -> Cmd:
-        return self.cli(*self.run_args(name, network), IMAGE, "sleep", "86400", timeout=60)
+    def run_container(self, name: str, network: str, *extra: str,
+                      command: Sequence[str] = ("sleep", "86400"), timeout: float = 60) -> Cmd:
+        """`run -d --name NAME --network NETWORK [--dns STUB] EXTRA... busybox COMMAND`."""
+        return self.cli(*self.run_args(name, network), *extra, IMAGE, *command,
+                        timeout=timeout)
+
+    def container_pid(self, name: str) -> int:
+        """The pid of a running container's first process (its namespaces are ours to
+        enter: the load tools run there)."""
+        r = self.cli("inspect", "--format", "{{.State.Pid}}", name, timeout=60).check()
+        try:
+            pid = int(r.out.strip())
+        except ValueError:
+            raise PeerError(f"`inspect {name}`: no pid in {r.out.strip()[:80]!r}") from None
+        if pid <= 0:
+            raise PeerError(f"`inspect {name}`: not running (pid {pid})")
+        return pid
+
+    def netns_path(self) -> str:
+        """The peer's (daemon's) network namespace, as a path nsenter takes."""
+        return str(self.ns_path)
+
+    def dns_target(self, network: str, container: str) -> tuple[str, str]:
+        """(the resolver a container on network asks, the name its clients send for
+        container): Docker's embedded DNS and muslin's answer at 127.0.0.11."""
+        return "127.0.0.11", container
+
+    def open_direct_path(self, iface: str) -> str:
+        """Lets traffic from iface (in the peer's namespace) reach containers' addresses
+        directly, for the "direct" reference path; returns a note when it had to change
+        the peer's firewall ("" when the peer accepts that traffic anyway)."""
+        return ""
 
     rm_args: tuple[str, ...] = ("rm", "-f")
     # `docker rm -f` commands side by side hang dockerd 20.10's answers (seen here)
     rm_parallel = 1
 
-    def remove_containers(self, names: Sequence[str], threaded: bool = False) -> None:
+    def remove_containers(self, names: Sequence[str], threaded: bool = False,
+                          timeout: float | None = None) -> None:
         """Removes containers (untimed), rm_parallel commands at a time (from worker
         threads: through nsenter)."""
         chunks = [list(names[i:i + 50]) for i in range(0, len(names), 50)]
-        in_threads(lambda c: self.cli(*self.rm_args, *c, timeout=60 + 3 * len(c),
+        in_threads(lambda c: self.cli(*self.rm_args, *c, timeout=timeout or 60 + 3 * len(c),
                                       threaded=True), chunks, self.rm_parallel)
 
     def network_remove_all(self, name: str) -> Cmd:
@@ -396,8 +454,8 @@ class EnginePeer(Peer):
                    DOCKER_CONFIG=str(self.dir / "cli-config"), DOCKER_CLI_HINTS="false")
         return env
 
-    def cli(self, *args: str, timeout: float = 180, threaded: bool = False) -> Cmd:
-        return self._exec([self.ctx.docker_cli, *args], self.cli_env(), timeout, threaded)
+    def cli_argv(self, *args: str) -> tuple[list[str], dict[str, str]]:
+        return [self.ctx.docker_cli, *args], self.cli_env()
 
     def api_socket(self) -> str | None:
         return self.sock if self.ok else None
@@ -459,7 +517,7 @@ class MuslindPeer(EnginePeer):
     id = "muslin"
     label = "muslin"
     compare = False
-    binary = str(VENV_BIN / "muslind")
+    binary = PYTHON
 
     def describe(self) -> str:
         rev = run_cmd(["git", "-C", str(REPO), "describe", "--always", "--dirty"])
@@ -475,17 +533,33 @@ class MuslindPeer(EnginePeer):
         return muslin_prefix(self.ctx.run_id)
 
     def daemon_argv(self) -> list[str]:
-        return [self.binary, "--config-file", str(self.dir / "daemon.json"),
+        return [self.binary, "-m", "muslin.daemon.main",
+                "--config-file", str(self.dir / "daemon.json"),
                 "--data-root", str(self.dir / "data"), "--exec-root", str(self.dir / "exec"),
                 "--pidfile", str(self.pidfile), "--host", f"unix://{self.sock}",
                 "--prefix", self.prefix]
 
-    def containers_unsupported(self, r: Cmd) -> str:
-        return NOT_YET
-
     def memory(self) -> dict[str, float]:
         pid = self.daemon_pid()
         return {"daemon": host.rss_kib(pid) / 1024} if pid else {}
+
+    def open_direct_path(self, iface: str) -> str:
+        """muslind's network chains accept forwarded traffic to a container only when it
+        was DNATed (or is a reply): a routed packet to a container's address is dropped.
+        One accept rule for iface at the head of the instance table's forward chain (in
+        the peer's namespace only) opens the reference path."""
+        r = run_cmd(["nft", "-j", "list", "chains"], netns_fd=self._ns_fd, timeout=30).check()
+        chains = [c["chain"] for c in json.loads(r.out).get("nftables", []) if "chain" in c]
+        fwd = [c for c in chains if c.get("hook") == "forward" and c.get("family") == "inet"]
+        if not fwd:
+            raise PeerError("no inet forward chain in muslind's namespace")
+        c = fwd[0]
+        run_cmd(["nft", "insert", "rule", "inet", c["table"], c["name"], "iifname", iface,
+                 "accept"], netns_fd=self._ns_fd, timeout=30).check()
+        return (f"muslin drops routed traffic to a container's address from outside (only "
+                f"DNATed traffic and replies pass); for the direct reference the bench put "
+                f"`iifname {iface} accept` at the head of its forward chain "
+                f"({c['table']}/{c['name']}).")
 
 
 class MuslinCliPeer(Peer):
@@ -495,7 +569,6 @@ class MuslinCliPeer(Peer):
     label = "muslin CLI"
     compare = False
     api = False
-    binary = str(VENV_BIN / "muslin")
 
     def __init__(self, ctx: Context, daemon: MuslindPeer) -> None:
         super().__init__(ctx)
@@ -506,30 +579,30 @@ class MuslinCliPeer(Peer):
     def _start(self) -> None:
         if not self.daemon.ok:
             raise PeerError("muslind did not start")
-        if os.access(self.binary, os.X_OK):
-            self.argv = [self.binary]
-        elif (REPO / "src" / "muslin" / "cli" / "__main__.py").exists():
-            # no console script (yet): the same program through `python -m muslin.cli`
-            self.argv = [str(VENV_BIN / "python"), "-m", "muslin.cli"]
-        else:
-            raise PeerError(f"{self.binary}: not found")
+        if not (REPO / "src" / "muslin" / "cli" / "__main__.py").exists():
+            raise PeerError("src/muslin/cli/__main__.py: not found")
+        self.argv = [PYTHON, "-m", "muslin.cli"]
         self._ns_fd = self.daemon._ns_fd
         self.network_ls().check()
-        self.version = " ".join(os.path.basename(a) if a.startswith("/") else a
-                                for a in self.argv)
+        self.version = "python -m muslin.cli"
 
-    def cli(self, *args: str, timeout: float = 180, threaded: bool = False) -> Cmd:
+    def cli_argv(self, *args: str) -> tuple[list[str], dict[str, str]]:
         env = dict(self.ctx.env)
         env["MUSLIN_HOST"] = f"unix://{self.daemon.sock}"
+        return [*self.argv, "-H", f"unix://{self.daemon.sock}", *args], env
+
+    def cli(self, *args: str, timeout: float = 180, threaded: bool = False) -> Cmd:
         self.hung_reason = self.hung_reason or self.daemon.hung_reason
-        r = self._exec([*self.argv, "-H", f"unix://{self.daemon.sock}", *args], env, timeout,
-                       threaded)
+        r = super().cli(*args, timeout=timeout, threaded=threaded)
         self.daemon.hung_reason = self.daemon.hung_reason or self.hung_reason
         return r
 
     def stop(self) -> list[str]:
         self._ns_fd = None  # the daemon's peer owns it
         return []
+
+    def netns_path(self) -> str:
+        return self.daemon.netns_path()
 
 
 class PodmanPeer(Peer):
@@ -618,8 +691,8 @@ class PodmanPeer(Peer):
             time.sleep(0.2)
         self.api_status = "could not start: podman system service gave no answer in 60 s"
 
-    def cli(self, *args: str, timeout: float = 180, threaded: bool = False) -> Cmd:
-        return self._exec([*self.globals(), *args], self.env(), timeout, threaded)
+    def cli_argv(self, *args: str) -> tuple[list[str], dict[str, str]]:
+        return [*self.globals(), *args], self.env()
 
     def api_socket(self) -> str | None:
         return self.api_sock if self.ok and self.api_status == "ok" else None
@@ -629,6 +702,16 @@ class PodmanPeer(Peer):
         for u in self.ulimits:
             args += ["--ulimit", u]
         return [*args, "--cgroup-parent", f"{self.ctx.cgroup_parent}/podman"]
+
+    def dns_target(self, network: str, container: str) -> tuple[str, str]:
+        """aardvark-dns answers on the network's gateway; Podman's search domain
+        `dns.podman` makes a client ask `<name>.dns.podman` first."""
+        r = self.cli("network", "inspect", "--format",
+                     "{{range .Subnets}}{{.Gateway}} {{end}}", network, timeout=60).check()
+        gateways = [g for g in r.out.split() if ":" not in g]
+        if not gateways:
+            raise PeerError(f"`podman network inspect {network}`: no IPv4 gateway")
+        return gateways[0], f"{container}.dns.podman"
 
     rm_args = ("rm", "-f", "-i", "-t", "0")
     rm_parallel = 2

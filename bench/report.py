@@ -24,6 +24,10 @@ from typing import Any
 from bench.stats import ratio
 
 OK = "ok"
+# units whose figures are rates (higher is better); every other figure is a cost
+RATES = ("qps", "Gbit/s", "lines/s", "%")
+# the chart's panels, in order (ratios "×" are in the table only)
+CHART_UNITS = ("ms", "qps", "Gbit/s", "lines/s", "MB")
 
 
 def peer_median(figure: Mapping[str, Any], peer: str) -> float | None:
@@ -119,7 +123,9 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         out.append(f"Load average at start: {m['load_before']}.")
     out.append("Peers run side by side in one run, operations interleaved "
                "(A, B, C, A, B, C, ...); cells are **median** [min–max]; ratios are "
-               f"{labels.get(primary, primary)} median / peer median (below 1: muslin faster).")
+               f"{labels.get(primary, primary)} median / peer median: for times (ms) and "
+               "memory, below 1 is better for muslin; for rates (qps, Gbit/s, lines/s, %), "
+               "above 1 is.")
     out.append("")
     out.append("## Peers")
     out.append("")
@@ -195,11 +201,25 @@ def render_markdown(results: Mapping[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
-def chart_series(results: Mapping[str, Any], unit: str) -> tuple[
-        list[str], dict[str, list[float | None]], dict[str, list[tuple[float, float] | None]]]:
-    """(figure titles, peer -> medians, peer -> (min, max)) for the figures in one unit,
-    in the results' order; a peer without a measurement has None at that figure."""
-    figs = [f for f in results.get("figures", []) if f.get("unit") == unit]
+def chart_panels(results: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The chart's panels: (section, unit) pairs in the results' order, units the chart
+    draws only (ratios "×" stay in the table)."""
+    panels: list[tuple[str, str]] = []
+    for f in results.get("figures", []):
+        key = (str(f.get("section", "")), str(f.get("unit", "")))
+        if key[1] in CHART_UNITS and key not in panels:
+            panels.append(key)
+    return panels
+
+
+def chart_series(results: Mapping[str, Any], unit: str, section: str | None = None
+                 ) -> tuple[list[str], dict[str, list[float | None]],
+                            dict[str, list[tuple[float, float] | None]]]:
+    """(figure titles, peer -> medians, peer -> (min, max)) for the figures in one unit
+    (and section, when given), in the results' order; a peer without a measurement has
+    None at that figure."""
+    figs = [f for f in results.get("figures", []) if f.get("unit") == unit
+            and (section is None or f.get("section") == section)]
     titles = [str(f["title"]) for f in figs]
     medians: dict[str, list[float | None]] = {}
     spans: dict[str, list[tuple[float, float] | None]] = {}
@@ -220,28 +240,25 @@ def chart_series(results: Mapping[str, Any], unit: str) -> tuple[
 
 
 def write_chart(results: Mapping[str, Any], path: str) -> None:
-    """A PNG: one bar group per figure, one bar per peer (median, min–max whiskers); times
-    on a log scale, memory in a panel of its own."""
+    """A PNG: one panel per section and unit, one bar group per figure, one bar per peer
+    (median, min–max whiskers); times on a log scale when their spread is wide."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    units = [u for u in ("ms", "MB") if any(f.get("unit") == u
-                                           for f in results.get("figures", []))]
-    if not units:
-        units = ["ms"]
+    panels = chart_panels(results) or [("", "ms")]
     peers = list(results.get("peers", []))
-    widths = [max(1, sum(1 for f in results.get("figures", []) if f.get("unit") == u))
-              for u in units]
-    fig, axes = plt.subplots(1, len(units), figsize=(max(8.0, 1.25 * sum(widths) + 3), 6.5),
-                             gridspec_kw={"width_ratios": widths}, squeeze=False)
+    figures = list(results.get("figures", []))
+    most = max(len(chart_series(results, u, sec)[0]) for sec, u in panels) or 1
+    fig, axes = plt.subplots(len(panels), 1, figsize=(max(9.0, 1.1 * most + 3),
+                                                      3.3 * len(panels) + 1.2), squeeze=False)
     colors = ["#2a9d8f", "#8ab17d", "#264653", "#e76f51", "#e9c46a", "#6d597a"]
-    for ax, unit in zip(axes[0], units, strict=True):
-        titles, medians, spans = chart_series(results, unit)
-        n_peers = max(1, len(peers))
-        width = 0.8 / n_peers
+    n_peers = max(1, len(peers))
+    width = 0.8 / n_peers
+    for ax, (section, unit) in zip(axes[:, 0], panels, strict=True):
+        titles, medians, spans = chart_series(results, unit, section)
         for i, p in enumerate(peers):
             pid = str(p["id"])
             xs, ys, lo, hi = [], [], [], []
@@ -257,33 +274,40 @@ def write_chart(results: Mapping[str, Any], path: str) -> None:
                 ax.bar(xs, ys, width, yerr=[lo, hi], capsize=2,
                        color=colors[i % len(colors)], error_kw={"elinewidth": 0.8})
         ax.set_xticks(range(len(titles)))
-        ax.set_xticklabels(titles, rotation=35, ha="right", fontsize=8)
-        ax.set_ylabel(unit)
+        ax.set_xticklabels(titles, rotation=15, ha="right", fontsize=8)
+        ax.set_xlim(-0.6, max(len(titles), most) - 0.4)
+        better = "higher is better" if unit in RATES else "lower is better"
+        ax.set_title(f"{section} ({unit}, {better})", fontsize=9, loc="left")
         values = [v for vs in medians.values() for v in vs if v]
         if unit == "ms" and values and max(values) / max(min(values), 1e-9) > 20:
             ax.set_yscale("log")
-            ax.set_ylabel(f"{unit} (log scale)")
+            ax.set_ylabel(f"{unit} (log)")
+        else:
+            ax.set_ylabel(unit)
         ax.grid(axis="y", alpha=0.3)
         bottom = ax.get_ylim()[0]
-        figs = [f for f in results.get("figures", []) if f.get("unit") == unit]
+        figs = [f for f in figures if f.get("unit") == unit and f.get("section") == section]
         for i, p in enumerate(peers):
             for j, f in enumerate(figs):
                 cell = f.get("results", {}).get(str(p["id"])) or {}
-                if cell.get("status") == "not supported yet":
-                    ax.text(j - 0.4 + width * (i + 0.5), bottom, " not yet", rotation=90,
+                status = str(cell.get("status", ""))
+                mark = (" not yet" if status.startswith("not supported yet")
+                        else " failed" if status.startswith("failed") else "")
+                if mark:
+                    ax.text(j - 0.4 + width * (i + 0.5), bottom, mark, rotation=90,
                             fontsize=6, ha="center", va="bottom", color="#555555")
     m = results.get("machine", {})
     fig.suptitle(f"muslin vs dockerd vs podman — {results.get('mode', '')} run "
                  f"{str(results.get('started', ''))[:20]}, Linux {m.get('kernel', '')}, "
-                 f"{m.get('cpus', '?')} CPUs\nmedian, whiskers min–max; lower is better",
-                 fontsize=9)
+                 f"{m.get('cpus', '?')} CPUs; median, whiskers min–max", fontsize=10, y=0.998)
     handles = []
     for i, p in enumerate(peers):
         label = str(p.get("label", p["id"]))
         if str(p.get("status", "ok")).startswith("could not start"):
             label += " (could not start)"
         handles.append(Patch(color=colors[i % len(colors)], label=label))
-    axes[0][0].legend(handles=handles, fontsize=8, loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.tight_layout(rect=(0, 0, 1, 0.955))
+    fig.legend(handles=handles, fontsize=8, loc="upper center", ncol=max(1, len(handles)),
+               bbox_to_anchor=(0.5, 0.985))
+    fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -36,8 +36,9 @@ def summarize(samples: Sequence[float]) -> Summary:
 
 
 def ratio(numerator: float | None, denominator: float | None) -> float | None:
-    """numerator / denominator, or None when either is missing or the denominator is 0."""
-    if numerator is None or denominator is None or denominator == 0:
+    """numerator / denominator, or None when either is missing or not positive (a ratio
+    of a difference that came out negative says nothing)."""
+    if numerator is None or denominator is None or denominator <= 0 or numerator <= 0:
         return None
     return numerator / denominator
 
@@ -55,3 +56,19 @@ def growth(samples: Sequence[float], k: int = 10) -> float | None:
     """Median of the last k over median of the first k (1.0: no growth with scale)."""
     first, last = first_last(samples, k)
     return ratio(statistics.median(last), statistics.median(first))
+
+
+def percentile(samples: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100) of samples, nearest-rank (a value that occurred)."""
+    if not samples:
+        raise ValueError("no samples")
+    if not 0 <= q <= 100:
+        raise ValueError("q must be within 0..100")
+    ordered = sorted(samples)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def paired_differences(a: Sequence[float], b: Sequence[float]) -> list[float]:
+    """b[i] - a[i] for the rounds both have (a round's two samples side by side)."""
+    return [y - x for x, y in zip(a, b, strict=False)]

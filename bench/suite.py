@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import functools
 import os
 import platform
 import shutil
@@ -25,14 +26,15 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import figures, host, image, report
+from bench import dataplane, figures, host, image, logbench, report
 from bench.peers import (
     REPO,
+    STUB_DNS,
     Context,
     DockerdPeer,
     MuslinCliPeer,
@@ -269,8 +271,10 @@ NOTES = [
     "muslind build the bridge (and dockerd its iptables rules) at create.",
     "Each daemon runs in a network namespace of its own (no uplink: nothing can leave the "
     "machine), with its own data, exec and run directories; the whole run lives in a "
-    "private mount namespace. Containers use `--dns 127.0.0.1` and the image is Debian's "
-    "busybox-static, imported (never pulled).",
+    "private mount namespace. Every container's DNS is the bench's stub server "
+    f"(`--dns {STUB_DNS}`, in the daemon's namespace; also the run's /etc/resolv.conf, "
+    "which aardvark-dns forwards to) and the image is Debian's busybox-static, imported "
+    "(never pulled).",
     "Podman containers get `--ulimit nofile=…,nproc=…` and `--cgroup-parent`: root "
     "cannot raise rlimits on these machines and Podman 4.3 ignores containers.conf's "
     "default_ulimits in `run`.",
@@ -312,9 +316,14 @@ def inner(args: argparse.Namespace) -> int:
         results["peers"] = [_peer_info(p) for p in peers]
         _save(run_dir, results, [])
         done: list[figures.Figure] = []
-        runners = {"network-cli": figures.network_cli, "network-ls": figures.network_ls,
+        runners: dict[str, Callable[..., list[figures.Figure]]] = {
+                   "network-cli": figures.network_cli, "network-ls": figures.network_ls,
                    "network-api": figures.network_api, "run": figures.containers_run,
-                   "connect": figures.containers_connect, "endpoints": figures.endpoints}
+                   "connect": figures.containers_connect, "endpoints": figures.endpoints,
+                   "dns": functools.partial(dataplane.dns, run_dir=run_dir),
+                   "ports": functools.partial(dataplane.throughput, run_dir=run_dir,
+                                             notes=results["notes"]),
+                   "ports-start": dataplane.ports_start, "logs": logbench.log_throughput}
         for g in groups:
             t = time.monotonic()
             log(f"bench: {g} ...")
@@ -406,11 +415,22 @@ def _overlay(run_dir: Path) -> None:
         src = run_dir / "overlay" / path.lstrip("/")
         src.mkdir(parents=True, exist_ok=True)
         host.bind_mount(str(src), path)
+    # the peers' upstream resolver is the stub in their own namespace (aardvark-dns and
+    # muslind read /etc/resolv.conf for names no --dns covers)
+    resolv = run_dir / "overlay" / "resolv.conf"
+    resolv.write_text(f"nameserver {STUB_DNS}\n")
+    host.bind_mount(str(resolv), str(Path("/etc/resolv.conf").resolve()))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
+    # muslind and the muslin CLI run from this checkout's sources (a worktree benches
+    # its own code, whatever the interpreter's site-packages hold)
+    src = str(REPO / "src")
+    if os.environ.get("PYTHONPATH", "").split(":")[0] != src:
+        os.environ["PYTHONPATH"] = ":".join(
+            x for x in (src, os.environ.get("PYTHONPATH", "")) if x)
     if args.inner:
         return inner(args)
     return outer(args, argv)

@@ -33,6 +33,7 @@ def test_ratio_is_none_when_a_side_is_missing() -> None:
     assert ratio(None, 1.0) is None
     assert ratio(1.0, None) is None
     assert ratio(1.0, 0.0) is None
+    assert ratio(-24.8, 316.0) is None
 
 
 def test_first_last_and_growth() -> None:
