@@ -107,8 +107,6 @@ def render_markdown(results: Mapping[str, Any]) -> str:
     """The whole Markdown report: machine, peers, one table per section, checks, notes."""
     primary = str(results.get("primary", "muslin"))
     peers = list(results.get("peers", []))
-    peer_ids = [str(p["id"]) for p in peers]
-    compare = [str(p["id"]) for p in peers if p.get("compare")]
     labels = {str(p["id"]): str(p.get("label", p["id"])) for p in peers}
     m = results.get("machine", {})
     out: list[str] = []
@@ -143,17 +141,7 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         out.append("")
         out.append(f"## {section}")
         out.append("")
-        head = ["figure", "n", *[labels[p] for p in peer_ids],
-                *[f"{labels.get(primary, primary)}/{labels[p]}" for p in compare]]
-        out.append("| " + " | ".join(_escape(h) for h in head) + " |")
-        out.append("|" + "|".join(["---", "--:"] + ["--:"] * (len(head) - 2)) + "|")
-        for f in figs:
-            unit = str(f.get("unit", ""))
-            title = f"{f['title']} ({unit})" if unit else str(f["title"])
-            cells = [fmt_cell(f.get("results", {}).get(p), unit) for p in peer_ids]
-            ratios = figure_ratios(f, primary, compare)
-            out.append("| " + " | ".join([_escape(title), _n_of(f), *cells,
-                                          *[fmt_ratio(ratios[p]) for p in compare]]) + " |")
+        out += figure_table(results, figs)
     cnm = results.get("cnm_inprocess")
     if cnm:
         out.append("")
@@ -199,6 +187,43 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         out.append("")
         out.extend(f"- {_escape(str(n))}" for n in notes)
     return "\n".join(out) + "\n"
+
+
+def figure_table(results: Mapping[str, Any], figs: Sequence[Mapping[str, Any]],
+                 peers: Sequence[str] | None = None) -> list[str]:
+    """The Markdown rows of one table: a figure per row, a column per peer (all of the
+    results' peers, or those named), then the primary's ratio to each compared peer."""
+    primary = str(results.get("primary", "muslin"))
+    all_peers = list(results.get("peers", []))
+    labels = {str(p["id"]): str(p.get("label", p["id"])) for p in all_peers}
+    peer_ids = [str(p["id"]) for p in all_peers if peers is None or str(p["id"]) in peers]
+    compare = [str(p["id"]) for p in all_peers if p.get("compare") and str(p["id"]) in peer_ids]
+    head = ["figure", "n", *[labels[p] for p in peer_ids],
+            *[f"{labels.get(primary, primary)}/{labels[p]}" for p in compare]]
+    out = ["| " + " | ".join(_escape(h) for h in head) + " |",
+           "|" + "|".join(["---", "--:"] + ["--:"] * (len(head) - 2)) + "|"]
+    for f in figs:
+        unit = str(f.get("unit", ""))
+        title = f"{f['title']} ({unit})" if unit else str(f["title"])
+        cells = [fmt_cell(f.get("results", {}).get(p), unit) for p in peer_ids]
+        ratios = figure_ratios(f, primary, compare)
+        out.append("| " + " | ".join([_escape(title), _n_of(f), *cells,
+                                      *[fmt_ratio(ratios[p]) for p in compare]]) + " |")
+    return out
+
+
+def render_summary(results: Mapping[str, Any], figure_ids: Sequence[str],
+                   peers: Sequence[str] | None = None) -> str:
+    """A short table for the README: the figures named (in that order, those present),
+    with the machine and date they came from."""
+    by_id = {str(f.get("id")): f for f in results.get("figures", [])}
+    figs = [by_id[i] for i in figure_ids if i in by_id]
+    m = results.get("machine", {})
+    lines = [f"{results.get('mode', '?').capitalize()} run of {results.get('started', '?')} "
+             f"on Linux {m.get('kernel', '?')}, {m.get('cpus', '?')} CPUs, "
+             f"{m.get('os', '')}; load average at start {m.get('load_before', '?')}. Cells: "
+             "**median** [min–max]; times and memory: lower is better, rates: higher is.", ""]
+    return "\n".join(lines + figure_table(results, figs, peers)) + "\n"
 
 
 def chart_panels(results: Mapping[str, Any]) -> list[tuple[str, str]]:

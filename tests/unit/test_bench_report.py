@@ -16,6 +16,7 @@ from bench.report import (
     fmt_cell,
     fmt_value,
     render_markdown,
+    render_summary,
 )
 
 
@@ -190,3 +191,15 @@ def test_the_table_says_which_way_ratios_point() -> None:
     md = render_markdown(results())
     assert "for times (ms) and memory, below 1 is better for muslin" in md
     assert "for rates (qps, Gbit/s, lines/s, %), above 1 is" in md
+
+
+def test_summary_keeps_the_named_figures_in_order_with_machine_and_date() -> None:
+    r = results()
+    r["started"] = "2026-11-28 09:13 UTC"
+    md = render_summary(r, ["run_none", "missing", "net_create_cli"], ["muslin", "dockerd"])
+    lines = md.splitlines()
+    assert lines[0].startswith("Quick run of 2026-11-28 09:13 UTC on Linux ")
+    assert lines[2] == "| figure | n | muslin | dockerd | muslin/dockerd |"
+    assert lines[4].startswith("| run -d, --network none (ms) |")
+    assert lines[5].startswith("| network create, CLI (ms) |")
+    assert len(lines) == 6
