@@ -511,6 +511,65 @@ def test_forwarding_to_the_sandboxs_upstreams(lab: Lab, lab_host: LabHost,
     assert ctl.leaks() == []
 
 
+def test_failover_on_refused_and_timeout_and_at_most_three_upstreams(
+        lab: Lab, lab_host: LabHost, ctl: muslin.Controller,
+        dns_service: Callable[..., DnsService],
+        stub_dns_for: Callable[..., StubDNS]) -> None:
+    svc = dns_service(timeout=0.5)
+    refusing = stub_dns_for(lab_host, records={}, rcode="REFUSED")
+    failing = stub_dns_for(lab_host, records={}, rcode="SERVFAIL")
+    good = stub_dns_for(lab_host, records={"ext.test": "192.0.2.50"})
+    lab.spawn(good.netns, [sys.executable, "-c", SILENT_SERVER, "5353"])
+    silent = f"{good.address}:5353"
+    net = ctl.create_network("localnet")
+    sb1, _ = member(ctl, net, "c1", dns=[refusing.address, good.address])
+    sb2, _ = member(ctl, net, "c2", dns=[silent, good.address])
+    # REFUSED from the first: the second answers (UDP and TCP)
+    res = ask(lab, sb1, ("ext.test", "A"), ("ext.test", "A", "tcp"))
+    assert a(res[0]) == ["192.0.2.50"] and a(res[1]) == ["192.0.2.50"]
+    assert {("udp", "ext.test.", "A"), ("tcp", "ext.test.", "A")} <= set(refusing.queries())
+    # the first never answers: after its 0.5 s timeout the second does (UDP and TCP)
+    errors = svc.stats.upstream_errors
+    res = ask(lab, sb2, ("ext.test", "A"), ("ext.test", "A", "tcp"))
+    assert a(res[0]) == ["192.0.2.50"] and a(res[1]) == ["192.0.2.50"]
+    assert svc.stats.upstream_errors == errors + 2  # two timeouts, one per query
+    # four upstreams: only the first three are asked (each fails in its own way), so
+    # the fourth, which would answer, is never asked: SERVFAIL
+    before = len(good.queries())
+    sb3, _ = member(ctl, net, "c3", dns=[refusing.address, failing.address, silent,
+                                        good.address])
+    (res0,) = ask(lab, sb3, ("ext.test", "A"))
+    assert res0["rcode"] == "REFUSED" or res0["rcode"] == "SERVFAIL", res0
+    assert ("udp", "ext.test.", "A") in failing.queries()
+    assert len(good.queries()) == before
+    assert ctl.leaks() == []
+
+
+def test_large_upstream_answer_truncated_over_udp_whole_over_tcp(
+        lab: Lab, lab_host: LabHost, ctl: muslin.Controller,
+        dns_service: Callable[..., DnsService],
+        stub_dns_for: Callable[..., StubDNS]) -> None:
+    """The stub sends its whole 60-address answer (~1 kB) over UDP: the resolver passes
+    it on cut to the client's size with TC set; over TCP, and to a client announcing
+    a 4096-byte EDNS size, it arrives whole."""
+    dns_service()
+    many = [f"192.0.2.{i}" for i in range(1, 61)]
+    stub = stub_dns_for(lab_host, records={"big.test": many})
+    net = ctl.create_network("localnet")
+    sb1, _ = member(ctl, net, "c1", dns=[stub.address])
+    udp, tcp = ask(lab, sb1, ("big.test", "A"), ("big.test", "A", "tcp"))
+    assert udp["rcode"] == "NOERROR" and udp["tc"] and udp["answers"] == []
+    assert not tcp["tc"] and sorted(a(tcp)) == sorted(many)
+    script = r"""
+import dns.message, dns.query, dns.flags, json
+q = dns.message.make_query("big.test", "A", use_edns=0, payload=4096)
+r = dns.query.udp(q, "127.0.0.11", timeout=3, ignore_trailing=True)
+print(json.dumps([bool(r.flags & dns.flags.TC), sum(len(x) for x in r.answer)]))
+"""
+    out = json.loads(lab.run(sb1.netns_path, [sys.executable, "-c", script]).stdout)
+    assert out == [False, 60]
+
+
 def test_truncated_upstream_answer_then_tcp(lab: Lab, lab_host: LabHost,
                                             ctl: muslin.Controller,
                                             dns_service: Callable[..., DnsService],
@@ -592,6 +651,51 @@ def test_ten_thousand_mutated_packets(lab: Lab, lab_host: LabHost, ctl: muslin.C
     assert svc.stats.local > 0
 
 
+def test_forward_bound_of_1024_refuses_beyond(
+        lab: Lab, lab_host: LabHost, ctl: muslin.Controller,
+        dns_service: Callable[..., DnsService],
+        stub_dns_for: Callable[..., StubDNS]) -> None:
+    """Docker's bound with an upstream that never answers: 1,030 queries, each for
+    another name, sent at once; 1,024 wait on the upstream, 6 are answered REFUSED
+    at once. Once the waits time out, the resolver answers again."""
+    stub = stub_dns_for(lab_host, records={"ext.test": "192.0.2.50"})
+    lab.spawn(stub.netns, [sys.executable, "-c", SILENT_SERVER, "5353"])
+    svc = dns_service(timeout=20.0)
+    assert svc.max_inflight == 1024
+    net = ctl.create_network("localnet")
+    sb1, _ = member(ctl, net, "c1", dns=[f"{stub.address}:5353"])
+    _, ep2 = member(ctl, net, "c2", dns=[f"{stub.address}:5353"])
+    script = r"""
+import json, socket, struct, time
+import dns.message
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+for i in range(1030):
+    q = dns.message.make_query(f"n{i}.test", "A", use_edns=False)
+    q.id = i
+    s.sendto(q.to_wire(), ("127.0.0.11", 53))
+    if i % 64 == 63:
+        time.sleep(0.01)
+s.settimeout(3)
+got = []
+try:
+    while True:
+        data = s.recv(2048)
+        got.append([struct.unpack("!H", data[:2])[0], data[3] & 0xF])
+except socket.timeout:
+    pass
+print(json.dumps(got))
+"""
+    got = json.loads(lab.run(sb1.netns_path, [sys.executable, "-c", script],
+                             timeout=60).stdout)
+    assert [rcode for _i, rcode in got] == [5] * 6, got[:20]
+    assert svc.stats.refused == 6 and svc.stats.forwarded == 1024
+    # while 1,024 forwards wait: container names still answer (they need no forward)
+    assert a(ask(lab, sb1, ("c2", "A"))[0]) == [str(ep2.ipv4_address)]
+    (res,) = ask(lab, sb1, ("more.test", "A"))
+    assert res["rcode"] == "REFUSED"
+
+
 def test_forward_bound_refuses_beyond(lab: Lab, lab_host: LabHost, ctl: muslin.Controller,
                                       dns_service: Callable[..., DnsService],
                                       stub_dns_for: Callable[..., StubDNS]) -> None:
@@ -648,3 +752,120 @@ def test_queries_per_second(lab: Lab, lab_host: LabHost, ctl: muslin.Controller,
         record_property(f"dns_load_{name}_{server}", fig)
         assert fig["answers"] > 0
     print("\nembedded DNS load:", json.dumps(figures, indent=1))
+
+
+# -- records follow renames; PTR per address; ndots; repair; detach ----------------
+
+def test_rename_changes_answers_at_once(lab: Lab, ctl: muslin.Controller,
+                                        dns_service: Callable[..., DnsService]) -> None:
+    dns_service()
+    net = ctl.create_network("localnet")
+    sb1, ep1 = member(ctl, net, "c1", dns=["192.0.2.1"])
+    sb2, _ = member(ctl, net, "c2", dns=["192.0.2.1"])
+    ip1 = str(ep1.ipv4_address)
+    rev = ".".join(reversed(ip1.split("."))) + ".in-addr.arpa"
+    assert a(ask(lab, sb2, ("c1", "A"))[0]) == [ip1]
+    sb1.rename("renamed")
+    assert ep1.name == "renamed"
+    res = ask(lab, sb2, ("renamed", "A"), ("renamed.localnet", "A", "tcp"), (rev, "PTR"),
+              ("c1", "A"), ("c1.localnet", "A"), timeout=1)
+    assert a(res[0]) == [ip1] and a(res[1]) == [ip1]
+    assert a(res[2]) == ["renamed.localnet."]
+    assert res[3].get("rcode") != "NOERROR" and res[4].get("rcode") != "NOERROR"
+    # the old name is free again on the network
+    sb3, ep3 = member(ctl, net, "c1", key="another", dns=["192.0.2.1"])
+    assert a(ask(lab, sb2, ("c1", "A"))[0]) == [str(ep3.ipv4_address)]
+    # a rename to a name another endpoint has on the network is refused, nothing changed
+    with pytest.raises(muslin.Conflict):
+        sb1.rename("c2")
+    assert ep1.name == "renamed" and sb3
+    assert a(ask(lab, sb2, ("renamed", "A"))[0]) == [ip1]
+
+
+def test_ptr_for_every_address_of_a_container(lab: Lab, ctl: muslin.Controller,
+                                              dns_service: Callable[..., DnsService]
+                                              ) -> None:
+    """A container on two networks (one dual-stack): each of its three addresses has a
+    PTR to name.network of its own network; names on both networks, short id and
+    hostname resolve."""
+    dns_service()
+    one = ctl.create_network("one")
+    two = ctl.create_network("two", enable_ipv6=True,
+                             ipam=[{"subnet": "172.31.5.0/24"}, {"subnet": "fd00:31::/64"}])
+    sb1, ep1 = member(ctl, one, "c1", key=CID, hostname="box", dns=["192.0.2.1"])
+    ep1b = two.create_endpoint("c1")
+    ep1b.join(sb1)
+    sb2, _ = member(ctl, one, "c2", dns=["192.0.2.1"])
+    two.create_endpoint("c2").join(sb2)
+    addrs = {str(ep1.ipv4_address): "c1.one.", str(ep1b.ipv4_address): "c1.two.",
+             str(ep1b.ipv6_address): "c1.two."}
+    specs: list[tuple[str, str]] = [(ipaddress.ip_address(ip).reverse_pointer, "PTR")
+                                    for ip in addrs]
+    res = ask(lab, sb2, *specs)
+    assert [a(r) for r in res] == [[v] for v in addrs.values()]
+    res = ask(lab, sb2, ("c1.one", "A"), ("c1.two", "A"), ("c1.two", "AAAA"),
+              (CID[:12], "A"), ("box", "A"), ("box.two", "A"))
+    assert a(res[0]) == [str(ep1.ipv4_address)] and a(res[1]) == [str(ep1b.ipv4_address)]
+    assert a(res[2]) == [str(ep1b.ipv6_address)]
+    assert a(res[3]) == a(res[4]) == [str(ep1.ipv4_address)]  # first network first
+    assert a(res[5]) == [str(ep1b.ipv4_address)]
+
+
+def test_ndots_set_keeps_single_labels_home(lab: Lab, lab_host: LabHost,
+                                            ctl: muslin.Controller,
+                                            dns_service: Callable[..., DnsService],
+                                            stub_dns_for: Callable[..., StubDNS]) -> None:
+    """As Docker's resolver: with ndots set (ndots:2 in the container's resolv.conf) a
+    single-label name it does not know gets NOERROR without answer and is not
+    forwarded; a dotted one is."""
+    stub = stub_dns_for(lab_host, records={"www.ext.test": "192.0.2.80"})
+    dns_service()
+    net = ctl.create_network("localnet")
+    sb1, _ = member(ctl, net, "c1", dns=[stub.address], ndots_set=True)
+    sb2, _ = member(ctl, net, "c2", dns=[stub.address])
+    res = ask(lab, sb1, ("www", "A"), ("www", "AAAA", "tcp"), ("www.ext.test", "A"),
+              ("c2", "A"))
+    assert a(res[0]) == [] and a(res[1]) == [] and not res[0]["aa"]
+    assert a(res[2]) == ["192.0.2.80"] and a(res[3]) != []
+    assert ("udp", "www.", "A") not in stub.queries()
+    (res0,) = ask(lab, sb2, ("www", "A"))  # without ndots: forwarded
+    assert res0["rcode"] == "NXDOMAIN" and ("udp", "www.", "A") in stub.queries()
+    assert sb2
+
+
+def test_flushed_redirect_table_is_repaired(lab: Lab, ctl: muslin.Controller,
+                                            dns_service: Callable[..., DnsService]) -> None:
+    """`nft flush ruleset` inside a sandbox takes 127.0.0.11:53 away; the service's
+    periodic check (every 0.3 s here, 30 s by default) notices the table is not what it
+    wrote and writes it again."""
+    svc = dns_service(repair_every=0.3)
+    net = ctl.create_network("localnet")
+    sb1, _ = member(ctl, net, "c1", dns=["192.0.2.1"])
+    sb2, ep2 = member(ctl, net, "c2", dns=["192.0.2.1"])
+    assert svc.repair() == []  # intact: nothing to do
+    lab.run(sb1.netns_path, ["nft", "flush", "ruleset"])
+    lab.wait_until(lambda: "muslin_dns" in nft_tables(lab, sb1), timeout=10,
+                   what="the table written again")
+    assert a(ask(lab, sb1, ("c2", "A"))[0]) == [str(ep2.ipv4_address)]
+    # flushed chains (the table left in place) are noticed too
+    lab.run(sb2.netns_path, ["nft", "flush", "table", "ip", dnsrules.TABLE])
+    lab.wait_until(lambda: "error" not in ask(lab, sb2, ("c2", "A"), timeout=0.5)[0],
+                   timeout=10, what="the chains written again")
+    assert a(ask(lab, sb2, ("c2", "A"))[0]) == [str(ep2.ipv4_address)]
+    assert svc.repair() == []
+
+
+def test_closed_service_detaches_from_the_controller(
+        lab: Lab, ctl: muslin.Controller, dns_service: Callable[..., DnsService]) -> None:
+    svc = dns_service()
+    net = ctl.create_network("localnet")
+    sb1, _ = member(ctl, net, "c1", dns=["192.0.2.1"])
+    assert svc._on_event in ctl._listeners
+    svc.close()
+    assert svc._on_event not in ctl._listeners
+    sb2, _ = member(ctl, net, "c2", dns=["192.0.2.1"])
+    assert svc.ports(sb2.id) is None
+    assert "muslin_dns" not in nft_tables(lab, sb2)
+    sb1.delete()
+    sb2.delete()
+    assert ctl.leaks() == []

@@ -24,6 +24,7 @@ from muslin.dns.message import (
     Forward,
     Responder,
     error_reply,
+    fit_udp,
     parse_question,
     rcode_of,
     reply_matches,
@@ -284,3 +285,52 @@ def test_parse_question() -> None:
     assert odd is not None and odd.text is None
     assert parse_question(b"\x00" * 12 + b"\xc0\x0c\x00\x01\x00\x01") is None
     assert parse_question(b"\x00" * 12 + b"\x05ab") is None
+
+
+def test_forwarded_answers_too_big_for_udp_are_cut_with_tc() -> None:
+    q = dns.message.from_wire(query("big.test"))
+    r = dns.message.make_response(q)
+    r.answer.append(dns.rrset.from_text_list(
+        q.question[0].name, 30, "IN", "A", [f"192.0.2.{i}" for i in range(1, 61)]))
+    wire = r.to_wire()
+    assert len(wire) > 512
+    cut = fit_udp(wire, 512)
+    m = dns.message.from_wire(cut)
+    assert m.flags & dns.flags.TC and m.id == q.id and not m.answer
+    assert m.question == q.question and m.rcode() == dns.rcode.NOERROR
+    assert fit_udp(wire, 4096) == wire  # fits the client's EDNS size: as it is
+    assert fit_udp(b"\x00" * 5, 1) == b"\x00" * 5
+
+
+def test_forward_carries_the_clients_udp_size(view: View) -> None:
+    for wire, limit in ((query("ext.test"), 512),
+                        (query("ext.test", edns=True, payload=4096), 4096),
+                        (query("ext.test", edns=True, payload=100), 512)):
+        out = Responder(view).handle(wire)
+        assert isinstance(out, Forward) and out.limit == limit
+        # the dnspython path agrees
+        slow = Responder(view)._slow(wire, False)
+        assert isinstance(slow, Forward) and slow.limit == limit
+
+
+def test_ndots_set_answers_single_labels_it_does_not_know(view: View) -> None:
+    """As Docker: ndots set above 0 and an unknown single-label A/AAAA name: NOERROR
+    without answer and no forward; dotted names and other types are forwarded."""
+    from dataclasses import replace
+
+    nd = Responder(replace(view, ndots_set=True))
+    for wire in (query("www"), query("WWW.", "AAAA"), query("www", edns=True)):
+        out = nd.handle(wire)
+        assert isinstance(out, bytes), out
+        m = dns.message.from_wire(out)
+        assert m.rcode() == dns.rcode.NOERROR and not m.answer
+        assert m.flags & dns.flags.RA and not m.flags & dns.flags.AA
+    assert isinstance(nd.handle(query("www.example")), Forward)
+    assert isinstance(nd.handle(query("www", "MX")), Forward)
+    assert isinstance(nd.handle(query("c1")), bytes)  # known names answer as ever
+    assert isinstance(Responder(view).handle(query("www")), Forward)  # not set: forwarded
+    internal = Responder(replace(view, ndots_set=True, forward=False))
+    out = internal.handle(query("www"))
+    assert isinstance(out, bytes) and rcode_of(out) == dns.rcode.NOERROR
+    out = internal.handle(query("www.example"))
+    assert isinstance(out, bytes) and rcode_of(out) == dns.rcode.SERVFAIL

@@ -41,3 +41,25 @@ def test_ports_read_back_from_a_listing() -> None:
     assert rules.ports(listing) == (41000, 42000)
     assert rules.ports(None) == (None, None)
     assert rules.ports([{"rule": {"chain": "output", "expr": []}}]) == (None, None)
+
+
+def _listing(udp: int, tcp: int) -> list[dict[str, Any]]:
+    """What libnftables lists for the table rules.table(udp, tcp) writes."""
+    out: list[dict[str, Any]] = []
+    for c in rules.table(udp, tcp)[2:]:
+        kind, body = next(iter(c["add"].items()))
+        out.append({kind: dict(body)})
+    return out
+
+
+def test_intact_notices_a_flushed_or_changed_table() -> None:
+    good = _listing(41000, 42000)
+    assert rules.intact(good, 41000, 42000)
+    assert not rules.intact(good, 41000, 42001)            # other ports
+    assert not rules.intact(None, 41000, 42000)            # table deleted
+    flushed = [i for i in good if "rule" not in i]          # nft flush table
+    assert not rules.intact(flushed, 41000, 42000)
+    no_snat = [i for i in good if i.get("rule", {}).get("chain") != "postrouting"]
+    assert not rules.intact(no_snat, 41000, 42000)
+    extra = [*good, {"rule": {"chain": "output", "expr": []}}]
+    assert not rules.intact(extra, 41000, 42000)

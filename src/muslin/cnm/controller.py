@@ -13,6 +13,7 @@ and never span a kernel call; IPAM allocation is one transaction.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import os
@@ -251,6 +252,11 @@ class Sandbox:
     def delete(self) -> None:
         self._ctl._delete_sandbox(self.id)
 
+    def rename(self, name: str) -> None:
+        """Renames the sandbox (a container rename): its endpoints named after it
+        take the new name on every network."""
+        self._ctl._rename_sandbox(self.id, name)
+
     def info(self) -> Doc:
         return self._doc()
 
@@ -362,11 +368,17 @@ class Controller:
     # -- listeners ---------------------------------------------------------
     def add_listener(self, fn: Listener) -> None:
         """fn(event, endpoint_doc, sandbox_doc) after a join ("join"), before a leave
-        ("leave") and before a sandbox is deleted ("sandbox-delete", endpoint None).
+        ("leave"), before a sandbox is deleted ("sandbox-delete", endpoint None) and
+        after it was renamed ("rename", endpoint None).
         Called on the operation's thread with the sandbox locked; a listener must be
         quick and must not call back into the controller's mutating methods; its
         errors are logged, never raised."""
         self._listeners.append(fn)
+
+    def remove_listener(self, fn: Listener) -> None:
+        """Stops calling fn (quiet when it is not a listener)."""
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(fn)
 
     def _notify(self, event: str, ep: Doc | None, sb: Doc) -> None:
         for fn in self._listeners:
@@ -751,6 +763,35 @@ class Controller:
             self.store.delete("sandbox", sb_id)
             raise
         return Sandbox(self, sb_id)
+
+    def _rename_sandbox(self, sb_id: str, name: str) -> None:
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise InvalidParameter(
+                f"invalid sandbox name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        with self._locked("sb:" + sb_id):
+            with self.store.transaction() as t:
+                sb = t.get("sandbox", sb_id)
+                if sb is None:
+                    raise NotFound(f"sandbox {sb_id} not found")
+                old = sb.get("name")
+                renamed = []
+                for ep_id in sb["endpoints"]:
+                    ep = t.get("endpoint", ep_id)
+                    if ep is None or ep["name"] != old or old == name:
+                        continue
+                    if t.get("epname", f"{ep['network_id']}/{name}") is not None:
+                        net = t.get("network", ep["network_id"]) or {}
+                        raise Conflict(f"endpoint with name {name} already exists in "
+                                       f"network {net.get('name', ep['network_id'])}")
+                    renamed.append(ep)
+                for ep in renamed:
+                    t.delete("epname", f"{ep['network_id']}/{ep['name']}")
+                    ep["name"] = name
+                    t.put("endpoint", ep["id"], ep)
+                    t.put("epname", f"{ep['network_id']}/{name}", {"id": ep["id"]})
+                sb["name"] = name
+                t.put("sandbox", sb_id, sb)
+            self._notify("rename", None, sb)
 
     def _make_netns(self, path: str) -> None:
         netns.create(path)

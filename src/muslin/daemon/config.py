@@ -43,6 +43,7 @@ class DaemonConfig:
     dns: list[str] = field(default_factory=list)
     dns_search: list[str] = field(default_factory=list)
     dns_opts: list[str] = field(default_factory=list)
+    resolv_conf: str = "/etc/resolv.conf"
     live_restore: bool = False
     log_driver: str = "json-file"
     log_opts: dict[str, str] = field(default_factory=dict)
@@ -154,6 +155,7 @@ KEYS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "dns": ("dns", _strs),
     "dns-search": ("dns_search", _strs),
     "dns-opts": ("dns_opts", _strs),
+    "resolv-conf": ("resolv_conf", _str),
     "live-restore": ("live_restore", _bool),
     "log-driver": ("log_driver", _log_driver),
     "log-opts": ("log_opts", _str_map),
@@ -192,6 +194,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dns", action="append")
     p.add_argument("--dns-search", action="append")
     p.add_argument("--dns-opt", dest="dns_opts", action="append")
+    p.add_argument("--resolv-conf", help="the host's resolv.conf: its servers answer "
+                   "containers without --dns (default /etc/resolv.conf)")
     p.add_argument("--log-driver")
     p.add_argument("--log-opt", dest="log_opts", action="append", metavar="KEY=VALUE")
     p.add_argument("--prefix", help="name prefix of an isolated instance (tests)")

@@ -33,21 +33,52 @@ _NAME = re.compile(r"/?[a-zA-Z0-9][a-zA-Z0-9_.-]+")
 PREDEFINED_MODES = ("host", "none")
 
 
-def _host_resolv() -> str:
+def _read(path: str) -> str:
     try:
-        with open("/etc/resolv.conf") as f:
+        with open(path) as f:
             return f.read()
     except OSError:
         return ""
 
 
+def parse_links(links: Any) -> list[tuple[str, str]]:
+    """HostConfig.Links ("name:alias", "name", or Docker's "/name:/container/alias")
+    as (target name, alias) pairs; InvalidParameter naming the field when malformed."""
+    if links is None:
+        return []
+    if not isinstance(links, list) or not all(isinstance(x, str) for x in links):
+        raise InvalidParameter("invalid value for HostConfig.Links: a list of "
+                               "\"name:alias\" strings is required")
+    out = []
+    for link in links:
+        name, _, alias = link.partition(":")
+        name = name.lstrip("/")
+        alias = alias.rsplit("/", 1)[-1] or name
+        if not _NAME.fullmatch(name) and not re.fullmatch(r"[a-zA-Z0-9]", name):
+            raise InvalidParameter(f"invalid value for HostConfig.Links: {link!r}: "
+                                   "expected \"name:alias\"")
+        out.append((name, alias))
+    return out
+
+
+def _ndots_set(options: Sequence[str]) -> bool:
+    """True when the options set ndots above 0 (Docker's resolver then answers a
+    single-label name it does not know itself, see muslin.dns.message)."""
+    for opt in reversed(options):
+        key, _, value = opt.partition(":")
+        if key == "ndots":
+            return value.isdigit() and int(value) > 0
+    return False
+
+
 class ContainerManager:
     def __init__(self, ctl: Controller, runtime: Runtime, *,
                  daemon_dns: Sequence[str] = (), daemon_dns_search: Sequence[str] = (),
-                 daemon_dns_opts: Sequence[str] = (),
+                 daemon_dns_opts: Sequence[str] = (), resolv_conf: str = "/etc/resolv.conf",
                  on_event: Callable[[str, str, dict[str, str]], None] | None = None) -> None:
         self.ctl = ctl
         self.runtime = runtime
+        self.resolv_conf = resolv_conf
         self.daemon_dns = list(daemon_dns)
         self.daemon_dns_search = list(daemon_dns_search)
         self.daemon_dns_opts = list(daemon_dns_opts)
@@ -105,12 +136,20 @@ class ContainerManager:
         if host_config.get("PublishAllPorts"):  # -P: every exposed port on an ephemeral one
             ports += publish_all(ports, config.get("ExposedPorts"),
                                  image.container_config.get("ExposedPorts"))
+        links = parse_links(host_config.get("Links"))
         with self._mutex:
             for d in self.records():
                 if d["name"] == name:
                     raise Conflict(f'Conflict. The container name "/{name}" is already in use '
                                    f'by container "{d["id"]}". You have to remove (or rename) '
                                    "that container to be able to reuse that name.")
+            targets = []
+            for target, alias in links:
+                try:
+                    targets.append([self.resolve(target)["id"], alias])
+                except NotFound:  # 400, as Docker: a 404 makes the CLI pull the image
+                    raise InvalidParameter(f"could not get container for {target}: No "
+                                           f"such container: {target}") from None
             if mode.startswith("container:"):
                 other = self.resolve(mode.split(":", 1)[1])
                 netns_path, spec_mode = self._netns_of(other), "container"
@@ -131,6 +170,7 @@ class ContainerManager:
                 "networks": net_config, "network_mode": mode, "sandbox_id": sandbox_id,
                 "ports": [b.to_dict() for b in ports], "auto_remove":
                     bool(host_config.get("AutoRemove")), "restart_count": 0,
+                "links": targets,
             }
             self._save(doc)
         try:
@@ -233,30 +273,59 @@ class ContainerManager:
         for entry in hc.get("ExtraHosts") or []:
             host, _, ip = str(entry).partition(":")
             extra.append((ip, host))
+        extra += self._link_hosts(doc)
         hosts = etcfiles.hosts_for_container(hostname=hostname, addresses=addresses,
                                              extra_hosts=extra)
         dns = list(hc.get("Dns") or self.daemon_dns)
         search = list(hc.get("DnsSearch") or self.daemon_dns_search)
         opts = list(hc.get("DnsOptions") or self.daemon_dns_opts)
+        host_resolv = _read(self.resolv_conf)
+        kw: dict[str, Any] = {"dns": dns, "dns_search": search, "dns_options": opts,
+                              "source_path": self.resolv_conf}
         if doc["network_mode"] == "host":
-            resolv = etcfiles.resolv_conf_host(_host_resolv(), dns=dns, dns_search=search,
-                                               dns_options=opts)
+            resolv = etcfiles.resolv_conf_host(host_resolv, **kw)
         elif user_net:
-            resolv, ext = etcfiles.resolv_conf_internal(_host_resolv(), dns=dns,
-                                                        dns_search=search, dns_options=opts)
-            self._set_sandbox_dns(doc, [e.address for e in ext] if dns else [])
+            resolv, ext = etcfiles.resolv_conf_internal(host_resolv, **kw)
+            ndots = _ndots_set(opts or etcfiles.ResolvConf.parse(host_resolv).options)
+            self._set_sandbox_dns(doc, [e.address for e in ext] if dns else [], ndots)
         else:
-            resolv = etcfiles.resolv_conf_legacy(_host_resolv(), dns=dns, dns_search=search,
-                                                 dns_options=opts)
+            resolv = etcfiles.resolv_conf_legacy(host_resolv, **kw)
         self.runtime.update_etc(doc["id"], hosts=hosts, resolv_conf=resolv)
 
-    def _set_sandbox_dns(self, doc: Doc, servers: list[str]) -> None:
-        """The embedded DNS forwards this container's other names to these (its --dns)."""
+    def _link_hosts(self, doc: Doc) -> list[tuple[str, str]]:
+        """/etc/hosts lines of the container's --link targets when it is on the default
+        bridge (Docker's legacy links: "address alias hostname name"), for targets
+        running with an address there."""
+        if not doc.get("links") or not any(net.name == "bridge"
+                                           for _, net in self.endpoints_of(doc)):
+            return []
+        out = []
+        for target_id, alias in doc["links"]:
+            try:
+                target = self.resolve(target_id)
+            except NotFound:
+                continue
+            hostname = target["config"].get("Hostname") or target["id"][:12]
+            names = f"{alias} {hostname}" + (f" {target['name']}"
+                                              if alias != target["name"] else "")
+            for ep, net in self.endpoints_of(target):
+                if net.name == "bridge" and ep.ipv4_address:
+                    out.append((str(ep.ipv4_address), names))
+        return out
+
+    def _set_sandbox_dns(self, doc: Doc, servers: list[str], ndots_set: bool) -> None:
+        """What the embedded DNS needs of this container: the servers it forwards
+        other names to (its --dns), its hostname, whether its resolv.conf sets ndots,
+        and its --link aliases (alias -> the target's short id, which names the target
+        on the networks they share, whatever its name becomes)."""
         with self.ctl.store.transaction() as t:
             sb = t.get("sandbox", doc["sandbox_id"])
             if sb is not None:
                 sb["dns"] = servers
                 sb["hostname"] = doc["config"].get("Hostname") or doc["id"][:12]
+                sb["ndots_set"] = ndots_set
+                sb["links"] = {alias: target_id[:12]
+                               for target_id, alias in doc.get("links") or []}
                 t.put("sandbox", sb["id"], sb)
 
     # -- life cycle -------------------------------------------------------------------
@@ -353,8 +422,13 @@ class ContainerManager:
                 raise Conflict(f'Conflict. The container name "/{new_name}" is already in '
                                f'use by container "{d["id"]}". You have to remove (or rename) '
                                "that container to be able to reuse that name.")
-        doc["name"] = new_name
-        self._save(doc)
+        with self._lock(doc["id"]):
+            if doc.get("sandbox_id"):
+                # the endpoints take the new name too: the embedded DNS answers it
+                # (and no longer the old one) from the next query on
+                self.ctl.sandbox(doc["sandbox_id"]).rename(new_name)
+            doc["name"] = new_name
+            self._save(doc)
 
     # -- network connect/disconnect of a container ------------------------------------
     def connect(self, net_ref: str, ref: str, cfg: Mapping[str, Any]) -> None:

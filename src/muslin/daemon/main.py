@@ -106,14 +106,15 @@ async def _containers_and_dns(cfg: configmod.DaemonConfig, ctl: Any,
             await loop.run_in_executor(None, build_busybox, images)
         containers = ContainerManager(ctl, runtime, daemon_dns=cfg.dns,
                                       daemon_dns_search=cfg.dns_search,
-                                      daemon_dns_opts=cfg.dns_opts)
+                                      daemon_dns_opts=cfg.dns_opts,
+                                      resolv_conf=cfg.resolv_conf)
         await loop.run_in_executor(None, runtime.adopt)
     except MuslinError as e:
         log.warning("containers are unavailable: %s", e)
     try:
         from muslin.dns.server import DnsService
 
-        dns = DnsService(ctl, loop)
+        dns = DnsService(ctl, loop, resolv_conf=cfg.resolv_conf)
         await dns.astart()
     except MuslinError as e:
         log.warning("the embedded DNS is unavailable: %s", e)

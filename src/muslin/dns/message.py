@@ -7,7 +7,10 @@ asked plainly, with or without a bare EDNS OPT) take a fast path of pre-encoded
 records that produces the very bytes dnspython would (a unit test compares them).
 
 Local answers carry AA and RA; a name the view does not know is forwarded, unless the
-sandbox has no forwarding (only internal networks): then SERVFAIL, as Docker answers.
+sandbox has no forwarding (only internal networks): then SERVFAIL, as Docker answers;
+with ndots set explicitly (`--dns-option ndots:N`, N > 0) a single-label A/AAAA
+question the view does not know gets NOERROR without answer and is not forwarded,
+as Docker does, so the client goes on with its search domains.
 A name the view knows asked for another type gets NOERROR with no answer. Answers too
 large for the client's UDP size are cut to what fits, with TC set.
 """
@@ -114,11 +117,13 @@ def parse_question(data: bytes, offset: int = 12) -> Question | None:
 
 @dataclass(frozen=True, slots=True)
 class Forward:
-    """A query to send upstream as it is; key identifies its question in a reply."""
+    """A query to send upstream as it is; key identifies its question in a reply;
+    limit is the largest UDP reply the client takes (512, or its EDNS size)."""
 
     query: bytes
     qid: int
     key: tuple[bytes, int, int]
+    limit: int = 512
 
 
 def error_reply(data: bytes, rcode: int) -> bytes | None:
@@ -155,6 +160,24 @@ def reply_matches(fwd: Forward, reply: bytes) -> bool:
 
 def rcode_of(reply: bytes) -> int:
     return reply[3] & 0xF
+
+
+def fit_udp(reply: bytes, limit: int) -> bytes:
+    """An upstream reply as the client may get it over UDP: as it is when it fits in
+    limit bytes, else its header and question with TC set and no records, so the
+    client asks again over TCP (as Docker truncates what it forwards)."""
+    if len(reply) <= limit or len(reply) < 12:
+        return reply
+    qid, flags, qd, _an, _ns, _ar = _HEADER.unpack_from(reply)
+    q = parse_question(reply) if qd == 1 else None
+    if q is None:
+        return _HEADER.pack(qid, flags | TC, 0, 0, 0, 0)
+    return _HEADER.pack(qid, flags | TC, 1, 0, 0, 0) + reply[12:q.end]
+
+
+def _single_label(wire: bytes) -> bool:
+    """True for a name in wire format of exactly one label (`www`, not `www.example`)."""
+    return len(wire) > 1 and wire[0] + 2 == len(wire)
 
 
 def truncated(reply: bytes) -> bool:
@@ -231,10 +254,8 @@ class Responder:
             self._hits[body] = hit
         entry = hit.entry
         if entry is _FORWARD:
-            if not self.view.forward:
-                return error_reply(data, SERVFAIL)
             assert hit.key is not None
-            return Forward(data, qid, hit.key)
+            return self._unknown(data, qid, hit.key, hit.udp_limit)
         if entry.__class__ is not _Prepared:
             return self._slow(data, tcp)
         rrs = entry.rotated()
@@ -315,20 +336,21 @@ class Responder:
             return self._render(r, data, q, tcp)
         rr = q.question[0]
         key = (rr.name.canonicalize().to_wire() or b"", int(rr.rdtype), int(rr.rdclass))
+        limit = max(UDP_MIN, q.payload if q.edns >= 0 else UDP_MIN)
         if rr.rdclass not in (dns.rdataclass.IN, dns.rdataclass.ANY):
-            return self._forward(data, q.id, key)
+            return self._unknown(data, q.id, key, limit)
         text = rr.name.to_text(omit_final_dot=True)
         if rr.rdtype == dns.rdatatype.PTR:
             target = self.view.lookup_ptr(text)
             if target is None:
-                return self._forward(data, q.id, key)
+                return self._unknown(data, q.id, key, limit)
             r.flags |= dns.flags.AA
             r.answer.append(dns.rrset.from_text_list(rr.name, self.ttl, dns.rdataclass.IN,
                                                      dns.rdatatype.PTR, [target + "."]))
             return self._render(r, data, q, tcp)
         answer = self.view.lookup(text)
         if answer is None:
-            return self._forward(data, q.id, key)
+            return self._unknown(data, q.id, key, limit)
         r.flags |= dns.flags.AA
         wanted = {dns.rdatatype.A: (T_A,), dns.rdatatype.AAAA: (T_AAAA,),
                   dns.rdatatype.ANY: (T_A, T_AAAA)}.get(rr.rdtype, ())
@@ -355,11 +377,17 @@ class Responder:
         entry.next = i + 1
         return addrs[i:] + addrs[:i]
 
-    def _forward(self, data: bytes, qid: int, key: tuple[bytes, int, int]
+    def _unknown(self, data: bytes, qid: int, key: tuple[bytes, int, int], limit: int
                  ) -> bytes | Forward | None:
+        """A name the view does not know. As Docker: when ndots was set explicitly
+        (above 0), an A/AAAA question for a single label gets NOERROR without answer
+        (the client goes on with its search domains) and is not forwarded; else it
+        is forwarded, or answered SERVFAIL when the sandbox has no forwarding."""
+        if self.view.ndots_set and key[1] in (T_A, T_AAAA) and _single_label(key[0]):
+            return error_reply(data, NOERROR)
         if not self.view.forward:
             return error_reply(data, SERVFAIL)
-        return Forward(data, qid, key)
+        return Forward(data, qid, key, limit)
 
     @staticmethod
     def _render(r: dns.message.Message, data: bytes, q: dns.message.Message,

@@ -22,6 +22,12 @@ macvlan, overlay and the like, as in Docker.
 Forwarding: a sandbox forwards names it cannot answer when at least one of its
 networks is neither internal nor of the null driver; its upstreams are its own
 ("dns" in the sandbox document, at most 3) or, when it has none, the host's.
+"ndots_set" in the sandbox document (its resolv.conf sets ndots above 0 explicitly)
+turns on Docker's rule for single-label names (see `muslin.dns.message`).
+
+`--link` aliases: "links" in the sandbox document ({alias: target name}) make the
+alias resolve, for that sandbox only, to what the target's name resolves to on the
+networks it shares with it.
 
 Names are compared case-insensitively (ASCII lower case), without the final dot.
 """
@@ -167,6 +173,7 @@ class View:
     forward: bool
     upstreams: tuple[str, ...]
     networks: tuple[str, ...]
+    ndots_set: bool = False
 
     def lookup(self, name: str) -> Answer | None:
         """The answer for a name (any case, final dot or not), or None."""
@@ -302,7 +309,7 @@ class Records:
                           if isinstance(u, str) and u)[:MAX_UPSTREAMS]
         return View(sandbox_id=sandbox_id, names=names, ptr=ptr,
                     forward=self._external.get(sandbox_id, False), upstreams=upstreams,
-                    networks=tuple(net_ids))
+                    networks=tuple(net_ids), ndots_set=bool(sb.get("ndots_set")))
 
 
 def parse_resolv_conf(text: str) -> list[str]:

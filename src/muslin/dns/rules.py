@@ -94,3 +94,21 @@ def ports(listing: list[dict[str, Any]] | None) -> tuple[int | None, int | None]
         if proto and port:
             found[proto] = port
     return found.get("udp"), found.get("tcp")
+
+
+def intact(listing: list[dict[str, Any]] | None, udp_port: int, tcp_port: int) -> bool:
+    """True when a listing of the table (libnftables JSON) holds what `table(udp_port,
+    tcp_port)` writes: both chains with their two rules each, redirecting to these
+    ports. False after a flush, a deleted table or chain, or a rule someone changed."""
+    if listing is None:
+        return False
+    chains = {c["chain"]["name"]: c["chain"] for c in listing if "chain" in c}
+    counts: dict[str, int] = {}
+    for item in listing:
+        rule = item.get("rule")
+        if rule:
+            counts[rule.get("chain", "")] = counts.get(rule.get("chain", ""), 0) + 1
+    hooks_ok = (chains.get("output", {}).get("hook") == "output"
+                and chains.get("postrouting", {}).get("hook") == "postrouting")
+    return (hooks_ok and counts == {"output": 2, "postrouting": 2}
+            and ports(listing) == (udp_port, tcp_port))

@@ -1,16 +1,17 @@
 """The embedded DNS server: one resolver per sandbox, all on the daemon's asyncio loop.
 
 `DnsService(ctl, loop)` follows the controller's events ("join", "leave",
-"sandbox-delete"). When a sandbox gets its first network with embedded DNS, the
-event's thread (the controller's worker, never the loop) opens a UDP and a TCP socket
-bound to 127.0.0.11 on random high ports INSIDE the sandbox's namespace (a short-lived
-thread that entered it, `muslin.kernel.netns.run_in`) and writes the sandbox's
-`ip muslin_dns` table (`muslin.dns.rules`) that redirects 127.0.0.11:53 there; then it
-hands the sockets to the loop with `call_soon_threadsafe`. So when `join` returns, the
-sandbox's 127.0.0.11:53 answers. When its last DNS network goes, the table is removed
-and the sockets closed. `restore()` reopens every resolver after a daemon restart, on
-the ports the sandbox's table still names when they are free (conntrack entries of
-the old redirects stay valid), else on new ones.
+"sandbox-delete", "rename"; it stops listening when closed). When a sandbox gets its first
+network with embedded DNS, the event's thread (the controller's worker, never the
+loop) opens a UDP and a TCP socket bound to 127.0.0.11 on random high ports INSIDE the
+sandbox's namespace (a short-lived thread that entered it,
+`muslin.kernel.netns.run_in`) and writes the sandbox's `ip muslin_dns` table
+(`muslin.dns.rules`) that redirects 127.0.0.11:53 there; then it hands the sockets to
+the loop with `call_soon_threadsafe`. So when `join` returns, the sandbox's
+127.0.0.11:53 answers. When its last DNS network goes, the table is removed and the
+sockets closed. `restore()` reopens every resolver after a daemon restart, on the
+ports the sandbox's table still names when they are free (conntrack entries of the old
+redirects stay valid), else on new ones.
 
 Answers come from `muslin.dns.records`, rebuilt from the store (on an executor thread)
 after a change and cached until the next one; a query that arrives while a rebuild is
@@ -25,7 +26,13 @@ the query as the client sent it; each upstream gets one try with a timeout, the 
 one is asked on SERVFAIL, REFUSED, a timeout or an error; a truncated reply is passed
 on (TC set) so the client asks again over TCP, which forwards over TCP. At most
 `max_inflight` (1,024, as Docker) forwards per sandbox are in flight; beyond,
-REFUSED. A sandbox only on internal networks gets no forwarding (SERVFAIL).
+REFUSED. A sandbox only on internal networks gets no forwarding (SERVFAIL). An
+upstream's UDP reply larger than the client takes (512 bytes, or its EDNS size) is
+passed on as header and question with TC set.
+
+Self-repair: every `repair_every` seconds (30) an executor thread lists each running
+resolver's table in its sandbox and writes it again when it is not what was written
+(`nft flush ruleset` inside a container with CAP_NET_ADMIN, a deleted chain).
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ import contextlib
 import errno
 import functools
 import logging
+import os
 import socket
 import struct
 import threading
@@ -49,6 +57,7 @@ from muslin.dns.message import (
     Forward,
     Responder,
     error_reply,
+    fit_udp,
     rcode_of,
     reply_matches,
 )
@@ -77,6 +86,7 @@ class ControllerLike(Protocol):
     @property
     def host(self) -> _Host: ...
     def add_listener(self, fn: Callable[[str, Any, Any], None]) -> None: ...
+    def remove_listener(self, fn: Callable[[str, Any, Any], None]) -> None: ...
 
 
 Doc = dict[str, Any]
@@ -91,6 +101,7 @@ POOL_MIN_BATCH: Final = 4
 POOL_MAX_BATCH: Final = 64
 POOL_KEEP: Final = 4
 TRIM_EVERY: Final = 30.0
+REPAIR_EVERY: Final = 30.0
 
 
 # -- work inside a namespace (on a thread that entered it; never the loop) ---------
@@ -128,6 +139,19 @@ def _open_listeners() -> tuple[socket.socket, socket.socket]:
         udp.close()
         tcp.close()
         raise
+    finally:
+        nft.close()
+
+
+def _repair_table(udp_port: int, tcp_port: int) -> bool:
+    """On a thread inside the sandbox: True when the table is as written, else it is
+    written again (one atomic batch) and False."""
+    nft = Nft()
+    try:
+        if rules.intact(nft.list_table(rules.FAMILY, rules.TABLE), udp_port, tcp_port):
+            return True
+        nft.run(rules.table(udp_port, tcp_port))
+        return False
     finally:
         nft.close()
 
@@ -424,7 +448,7 @@ class SandboxResolver:
                 if rcode_of(reply) in (SERVFAIL, REFUSED):
                     last = reply
                     continue
-                return reply
+                return reply if tcp else fit_udp(reply, fwd.limit)
             svc.stats.servfail += 1
             return last if last is not None else error_reply(fwd.query, SERVFAIL)
         finally:
@@ -498,22 +522,27 @@ class DnsService:
     to the controller's events and restores every sandbox's resolver), and
     `await aclose()` on the way out, before closing the Controller. From another
     thread: `start()` and `close()`. Keyword arguments: host_upstreams (the servers
-    for sandboxes without their own; None reads resolv_conf), ttl, timeout (seconds
-    per upstream try), max_inflight (forwards per sandbox).
+    for sandboxes without their own; None reads resolv_conf, again whenever the
+    file changes), ttl, timeout (seconds per upstream try), max_inflight (forwards
+    per sandbox), repair_every (seconds between checks of the sandboxes' redirect
+    tables, see `repair`; 0: never).
     """
 
     def __init__(self, ctl: ControllerLike, loop: asyncio.AbstractEventLoop, *,
                  host_upstreams: Sequence[str] | None = None,
                  resolv_conf: str = "/etc/resolv.conf", ttl: int = DEFAULT_TTL,
-                 timeout: float = DEFAULT_TIMEOUT, max_inflight: int = MAX_INFLIGHT) -> None:
+                 timeout: float = DEFAULT_TIMEOUT, max_inflight: int = MAX_INFLIGHT,
+                 repair_every: float = REPAIR_EVERY) -> None:
         self.ctl = ctl
         self.loop = loop
         self.ttl = ttl
         self.timeout = timeout
         self.max_inflight = max_inflight
+        self.repair_every = repair_every
         self.resolv_conf = resolv_conf
         self._host_specs = list(host_upstreams) if host_upstreams is not None else None
         self.host_upstreams: list[Upstream] = []
+        self._resolv_stamp: tuple[float, int] | None = None
         self.reload_host_upstreams()
         self.stats = Stats()
         # shared with the controller's threads (under _lock)
@@ -533,15 +562,22 @@ class DnsService:
         self._responders: dict[str, Responder | None] = {}
         self._rebuild: asyncio.Task[None] | None = None
         self._trim: asyncio.TimerHandle | None = None
+        self._repair: asyncio.TimerHandle | None = None
 
     # -- life -------------------------------------------------------------------
     def reload_host_upstreams(self) -> None:
-        """Re-reads the host's servers (resolv_conf, unless given explicitly)."""
+        """Re-reads the host's servers (resolv_conf, unless given explicitly) when the
+        file changed since the last reading."""
         specs = self._host_specs
         if specs is None:
             try:
+                st = os.stat(self.resolv_conf)
+                stamp = (st.st_mtime, st.st_ino)
+                if stamp == self._resolv_stamp:
+                    return
                 with open(self.resolv_conf) as f:
                     specs = parse_resolv_conf(f.read())
+                self._resolv_stamp = stamp
             except OSError as e:
                 log.warning("embedded DNS: cannot read %s: %s", self.resolv_conf, e)
                 specs = []
@@ -554,6 +590,8 @@ class DnsService:
             self._subscribed = True
             self.ctl.add_listener(self._on_event)
             self.loop.call_soon_threadsafe(self._schedule_trim)
+            if self.repair_every > 0:
+                self.loop.call_soon_threadsafe(self._schedule_repair)
         self.restore()
 
     async def astart(self) -> None:
@@ -576,12 +614,17 @@ class DnsService:
         with self._lock:
             self._closed = True
             self._active.clear()
+        if self._subscribed:
+            self._subscribed = False
+            self.ctl.remove_listener(self._on_event)
         for r in list(self._resolvers.values()):
             r.close()
         self._resolvers.clear()
         self.host_pool.close()
         if self._trim is not None:
             self._trim.cancel()
+        if self._repair is not None:
+            self._repair.cancel()
 
     def close(self) -> None:
         """aclose() from another thread."""
@@ -602,6 +645,34 @@ class DnsService:
         such as a rename)."""
         with self._lock:
             self._gen += 1
+
+    def repair(self) -> list[str]:
+        """Checks the redirect table of every running resolver's sandbox and writes
+        again the ones that are missing or changed (someone ran `nft flush ruleset`
+        inside the container): the ids of the sandboxes repaired. Blocking (a thread
+        per sandbox enters its namespace); the service calls it every repair_every
+        seconds on an executor thread, so a flushed table answers again within that."""
+        with self._lock:
+            active = dict(self._active)
+        repaired = []
+        for sb_id, (udp_port, tcp_port) in active.items():
+            with self._sb_lock(sb_id):
+                with self._lock:
+                    if self._active.get(sb_id) != (udp_port, tcp_port):
+                        continue  # stopped or restarted meanwhile
+                try:
+                    doc = self.ctl.store.get("sandbox", sb_id)
+                    if doc is None or not netns.is_netns(doc["netns_path"]):
+                        continue
+                    if not netns.run_in(doc["netns_path"], functools.partial(
+                            _repair_table, udp_port, tcp_port)):
+                        log.warning("embedded DNS: the redirect table of sandbox %s was "
+                                    "changed; written again", sb_id[:12])
+                        repaired.append(sb_id)
+                except Exception as e:
+                    log.warning("embedded DNS: checking the table of sandbox %s: %s",
+                                sb_id[:12], e)
+        return repaired
 
     # -- what tests and the daemon can ask ---------------------------------------
     def ports(self, sandbox_id: str) -> tuple[int, int] | None:
@@ -632,6 +703,8 @@ class DnsService:
             with self._lock:
                 self._gen += 1
             self._stop(sb_id, sb["netns_path"], remove_rules=False)
+        elif event == "rename":
+            self.invalidate()
 
     def _needs_dns(self, sb: Doc, without: str | None) -> bool:
         store = self.ctl.store
@@ -714,7 +787,19 @@ class DnsService:
         self.host_pool.trim()
         for r in self._resolvers.values():
             r.pool.trim()
+        self.reload_host_upstreams()
         self._trim = self.loop.call_later(TRIM_EVERY, self._schedule_trim)
+
+    def _schedule_repair(self) -> None:
+        if self._closed:
+            return
+        future = self.loop.run_in_executor(None, self.repair)
+
+        def again(_f: asyncio.Future[list[str]]) -> None:
+            if not self._closed:
+                self._repair = self.loop.call_later(self.repair_every, self._schedule_repair)
+
+        future.add_done_callback(again)
 
     def responder(self, sb_id: str) -> Responder | object | None:
         """The sandbox's current Responder, None (no view), or _STALE (rebuild due)."""
