@@ -185,3 +185,31 @@ def test_host_resolv_conf_servers_answer_containers_without_dns(
         d("network", "rm", "localnet")
     finally:
         daemon.stop()
+
+
+def test_names_aliases_short_id_hostname_and_ptr(lab: Lab, lab_host: LabHost,
+                                                 muslind: Muslind, stub_dns: StubDNS) -> None:
+    d = muslind.docker
+    dns = ["--dns", stub_dns.address]
+    d("network", "create", "localnet")
+    c1 = d("run", "-d", "--name", "c1", "--network", "localnet", "--network-alias", "web",
+           "--hostname", "box", *dns, "busybox", "sleep", "1d").stdout.strip()
+    d("run", "-d", "--name", "c2", "--network", "localnet", "--network-alias", "web", *dns,
+      "busybox", "sleep", "1d")
+    d("run", "-d", "--name", "c3", "--network", "localnet", *dns, "busybox", "sleep", "1d")
+    ip1, ip2 = address(d, "c1", "localnet"), address(d, "c2", "localnet")
+    assert lookup(d, "c3", "c1") == ip1
+    assert lookup(d, "c3", "c1.localnet") == ip1
+    assert lookup(d, "c3", c1[:12]) == ip1
+    assert lookup(d, "c3", "box") == ip1
+    # the shared alias: both addresses in every answer, the first one rotating
+    out = d("exec", "c3", "nslookup", "-type=a", "web", "127.0.0.11").stdout
+    assert {ip1, ip2} <= set(out.split()), out
+    firsts = {lookup(d, "c3", "web") for _ in range(4)}
+    assert firsts == {ip1, ip2}
+    # PTR of each container address: name.network
+    for ip, name in ((ip1, "c1"), (ip2, "c2")):
+        out = d("exec", "c3", "nslookup", ip, "127.0.0.11").stdout
+        assert f"name = {name}.localnet" in out, out
+    d("rm", "-f", "c1", "c2", "c3")
+    d("network", "rm", "localnet")

@@ -215,3 +215,21 @@ def test_resolv_conf_and_upstreams() -> None:
             parse_upstream(bad)
     assert upstream_list(["x", "192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"]) == [
         ("192.0.2.1", 53, ""), ("192.0.2.2", 53, ""), ("192.0.2.3", 53, "")]
+
+
+def test_any_driver_but_host_and_null_gets_embedded_dns() -> None:
+    """Driver-agnostic: a user-defined macvlan (or overlay, or a remote driver's)
+    network gets names like a bridge; host and null never do."""
+    networks = [net("nm", "lan", driver="macvlan"), net("no", "ov", driver="overlay"),
+                net("nr", "plug", driver="weave/remote"), net("nh", "myhost", driver="host"),
+                net("nn", "nothing", driver="null")]
+    endpoints = [ep("a", "m1", "nm", "s1", "10.0.0.2/24"), ep("b", "m2", "nm", "s2",
+                                                              "10.0.0.3/24"),
+                 ep("c", "o1", "no", "s1", "10.1.0.2/24"), ep("d", "r1", "nr", "s1",
+                                                              "10.2.0.2/24")]
+    recs = Records.build(networks, endpoints, [sb("s1", ["a", "c", "d"]), sb("s2", ["b"])])
+    assert v4(recs, "s2", "m1") == ("10.0.0.2",)
+    assert v4(recs, "s1", "m2.lan") == ("10.0.0.3",)
+    assert sorted(recs.tables) == ["nm", "no", "nr"]
+    view = recs.view("s1")
+    assert view is not None and view.networks == ("nm", "no", "nr") and view.forward
