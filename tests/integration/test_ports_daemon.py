@@ -7,7 +7,9 @@ rules follow the container's life, a daemon restart and an `nft flush ruleset`."
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -128,6 +130,8 @@ def test_http_behind_8080_answers_from_everywhere(lab: Lab, lab_host: LabHost,
     # stop: the mapping goes (map element, held port); start: it comes back
     d("stop", "-t", "1", "web")
     assert pub_ports(lab, lab_host) == set()
+    assert d("inspect", "-f", "{{json .NetworkSettings.Ports}}", "web").stdout == "{}\n"
+    assert d("ps", "-a", "--format", "{{.Ports}}", "-f", "name=web").stdout == "\n"
     assert http_get(lab, client.client, addr, 8080) is None
     assert d("port", "web").stdout == ""
     d("start", "web")
@@ -254,10 +258,14 @@ def test_ranges_publish_all_ephemeral_and_sctp(lab: Lab, lab_host: LabHost,
     assert lab.wait_until(lambda: http_get(lab, lab_host, "127.0.0.1", http) ==
                           "hello-from-all", what="-P port")
     # an omitted host port: one from the ephemeral range
-    start_web(d, dns, "eph", "80")
+    d("run", "-d", "--name", "eph", "--hostname", "eph", *dns, "-p", "80", "--expose", "7000",
+      "busybox", *WEB)
     [line] = d("port", "eph", "80/tcp").stdout.split()
     port = int(line.rsplit(":", 1)[1])
     assert lo <= port <= hi
+    # an exposed port without binding shows as docker shows it
+    assert d("ps", "--format", "{{.Ports}}", "-f", "name=eph").stdout == \
+        f"7000/tcp, 0.0.0.0:{port}->80/tcp\n"
     assert lab.wait_until(lambda: http_get(lab, lab_host, "127.0.0.1", port) ==
                           "hello-from-eph", what="ephemeral port")
     # sctp: this kernel has none
@@ -276,6 +284,16 @@ def test_ranges_publish_all_ephemeral_and_sctp(lab: Lab, lab_host: LabHost,
     assert lab.wait_until(lambda: http_get(lab, lab_host, "127.0.0.1", 8090) ==
                           "hello-from-api", what="API-published port")
     assert d("port", "api").stdout == "80/tcp -> 127.0.0.1:8090\n"
+    # and through the muslin CLI, on one bound host address
+    muslin = [os.path.join(os.path.dirname(sys.executable), "muslin"), "-H",
+              f"unix://{muslind.socket}"]
+    subprocess.run([*muslin, "run", "-d", "--name", "mus", "--hostname", "mus", *dns, "-p",
+                    "127.0.0.2:8091:80", "busybox", *WEB], check=True, capture_output=True)
+    assert subprocess.run([*muslin, "port", "mus"], check=True, capture_output=True,
+                          text=True).stdout == "80/tcp -> 127.0.0.2:8091\n"
+    assert lab.wait_until(lambda: http_get(lab, lab_host, "127.0.0.2", 8091) ==
+                          "hello-from-mus", what="muslin CLI-published port")
+    assert http_get(lab, lab_host, "127.0.0.1", 8091) is None  # only the bound address
 
 
 def test_ipv6_publishing(lab: Lab, lab_host: LabHost, docker: Callable[..., Any],

@@ -84,3 +84,4 @@ def test_skeleton_damage() -> None:
     assert "chain prerouting is missing" in skeleton_damage({**SKELETON_CHAINS,
                                                              "prerouting": None})
     assert "forward has 0 rules" in skeleton_damage({**SKELETON_CHAINS, "forward": 0})
+    assert skeleton_damage({**SKELETON_CHAINS, "forward": 3}) == ""

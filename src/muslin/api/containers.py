@@ -152,8 +152,13 @@ def list_doc(mgr: ContainerManager, doc: Doc) -> Doc:
     info = mgr.runtime.get(doc["id"])
     spec = info.spec
     argv = list(spec.entrypoint or []) + list(spec.cmd or [])
-    ports = [{"IP": b.host_ip or "0.0.0.0", "PrivatePort": b.container_port,
-              "PublicPort": b.host_port, "Type": b.proto} for b in mgr.ports_of(doc)]
+    ports: list[Doc] = [{"IP": b.host_ip or "0.0.0.0", "PrivatePort": b.container_port,
+                         "PublicPort": b.host_port, "Type": b.proto}
+                        for b in mgr.ports_of(doc)]
+    for key, entries in mgr.published_view(doc).items():  # exposed, not published
+        if entries is None:
+            port, _, proto = key.partition("/")
+            ports.append({"PrivatePort": int(port), "Type": proto or "tcp"})
     networks = {net.name: _endpoint_settings(ep, net, doc["networks"].get(net.name) or {})
                 for ep, net in mgr.endpoints_of(doc)}
     return {

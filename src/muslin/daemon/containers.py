@@ -497,8 +497,11 @@ class ContainerManager:
         return out
 
     def published_view(self, doc: Doc) -> dict[str, Any]:
-        held = self.ports_of(doc)
-        view: dict[str, Any] = to_api(held)
+        """NetworkSettings.Ports: held bindings, exposed ports as null; {} when the
+        container has no network (stopped), as Docker shows it."""
+        if not self.endpoints_of(doc):
+            return {}
+        view: dict[str, Any] = to_api(self.ports_of(doc))
         for port in (doc["config"].get("ExposedPorts") or {}):
             view.setdefault(port, None)
         return view

@@ -194,14 +194,15 @@ def _masq_elements(r: BridgeRules) -> dict[str, list[Any]]:
 
 
 def skeleton_damage(rule_counts: dict[str, int | None]) -> str:
-    """What is wrong with the base chains (name -> rule count, None when missing), or
-    "" when nothing: the cheap sign of a flushed ruleset or a deleted table."""
+    """What is missing from the base chains (name -> rule count, None when missing), or
+    "" when nothing: the cheap sign of a flushed ruleset or a deleted table. Only
+    missing rules count: a rule someone added never makes a rebuild loop."""
     out = []
     for name, want in SKELETON_CHAINS.items():
         got = rule_counts.get(name)
         if got is None:
             out.append(f"chain {name} is missing")
-        elif got != want:
+        elif got < want:
             out.append(f"chain {name} has {got} rules, expected {want}")
     return "; ".join(out)
 
