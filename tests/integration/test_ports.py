@@ -50,8 +50,11 @@ def test_udp_mapping_follows_the_new_container(lab: Lab, lab_host: LabHost,
     ep1.publish(parse_publish("5353:5353/udp"))
     addr = client.host_address  # type: ignore[attr-defined]
     assert udp_ask(lab, client.client, addr, 5353) == "one"
+    first = ep1.ipv4_address
     sb1.delete()  # the container goes; its mapping and conntrack entries with it
+    member(ctl, net, "filler")  # takes the old address, where nothing answers on 5353
     sb2, ep2 = member(ctl, net, "two")
+    assert ep2.ipv4_address != first
     udp_server(lab, sb2.netns_path, "0.0.0.0", 5353, "two")
     ep2.publish(parse_publish("5353:5353/udp"))
     assert udp_ask(lab, client.client, addr, 5353) == "two"  # same client port as before

@@ -152,18 +152,24 @@ def test_udp_echo_follows_the_replaced_container(lab: Lab, lab_host: LabHost,
     d = docker
     dns = ["--dns", stub_dns.address]
     addr = client.host_address
+    seen = []
     for tag in ("one", "two"):
         d("run", "-d", "--name", tag, *dns, "-p", "5353:5353/udp", "busybox", "sleep", "1d")
         [info] = json.loads(d("inspect", tag).stdout)
+        seen.append(info["NetworkSettings"]["IPAddress"])
         # the echo runs in the container's network namespace (busybox has no UDP server)
         udp_server(lab, info["NetworkSettings"]["SandboxKey"], "0.0.0.0", 5353, tag)
         # the same client port each time: without the conntrack flush the second ask
-        # would still go to the first container's address
+        # would still go to the first container's address (now the filler's)
         assert lab.wait_until(lambda t=tag: udp_ask(lab, client.client, addr, 5353) == t,
                               what=f"UDP echo of {tag}")
         assert d("port", tag).stdout == "5353/udp -> 0.0.0.0:5353\n"
         if tag == "one":
             d("rm", "-f", "one")
+            d("run", "-d", "--name", "filler", *dns, "busybox", "sleep", "1d")
+            assert d("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "filler").stdout \
+                == seen[0] + "\n"  # the old address now answers nothing on 5353
+    assert seen[0] != seen[1]
     assert udp_ask(lab, client.client, addr, 5353) == "two"
 
 
