@@ -114,6 +114,7 @@ def test_http_behind_8080_answers_from_everywhere(lab: Lab, lab_host: LabHost,
     page = "hello-from-web"
     assert lab.wait_until(lambda: http_get(lab, lab_host, "127.0.0.1", 8080) == page,
                           what="web from the host's 127.0.0.1:8080")
+    assert http_get(lab, lab_host, addr, 8080) == page               # its own address
     assert http_get(lab, client.client, addr, 8080) == page          # a client host
     assert http_in(d, "other", addr, 8080) == page                      # another container
     assert http_in(d, "web", addr, 8080) == page                        # itself (hairpin)
