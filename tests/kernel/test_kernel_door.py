@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from muslin.errors import KernelError, MissingKernelFeature
-from muslin.kernel import Address, Host, Links, Nft, features, in_netns, netns, sysctl
+from muslin.kernel import Address, Host, Link, Links, Nft, features, in_netns, netns, sysctl
 from muslin.kernel.features import OPTIONS
 
 from lab import Lab, LabHost, require_tools, wait_until
@@ -440,6 +440,27 @@ def test_missing_link_kind_names_the_option(lab: Lab, lab_host: LabHost, feature
     assert isinstance(result, MissingKernelFeature)
     assert option in str(result) and result.option == option
     assert result.http_status == 503
+
+
+def test_add_vlan_makes_a_marked_sub_interface_or_names_the_option(
+        lab: Lab, lab_host: LabHost) -> None:
+    present = features().vlan_8021q
+
+    def go(links: Links, nft: Nft) -> Link | MissingKernelFeature:
+        par = links.add_veth("vpar0", "vpar1", alias=MARK).index
+        try:
+            return links.add_vlan("vpar0.7", parent=par, vid=7, alias=MARK)
+        except MissingKernelFeature as e:
+            assert links.get("vpar0.7") is None
+            return e
+
+    result = lab.kernel(lab_host).call(go)
+    if present:
+        assert isinstance(result, Link) and (result.kind, result.alias) == ("vlan", MARK)
+        assert result.up
+    else:
+        assert isinstance(result, MissingKernelFeature)
+        assert result.option == "CONFIG_VLAN_8021Q"
 
 
 @pytest.mark.parametrize("name", sorted(OPTIONS))

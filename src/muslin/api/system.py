@@ -77,7 +77,7 @@ def info_doc(engine: Engine) -> dict[str, Any]:
         "ContainersStopped": 0, "Images": 0,
         "Driver": "muslin", "DriverStatus": [],
         "Plugins": {"Volume": [], "Network": sorted({n.driver for n in nets} |
-                                                    {"bridge", "host", "null"}),
+                                                    {"bridge", "host", "macvlan", "null"}),
                     "Authorization": [], "Log": ["json-file"]},
         "MemoryLimit": False, "SwapLimit": False, "CpuCfsPeriod": False,
         "CpuCfsQuota": False, "CPUShares": False, "CPUSet": False, "PidsLimit": False,

@@ -41,6 +41,7 @@ from muslin.drivers.bridge import (
     BridgeDriver,
     random_mac,
 )
+from muslin.drivers.macvlan import IpvlanDriver, MacvlanDriver
 from muslin.drivers.simple import HostDriver, NullDriver
 from muslin.errors import Conflict, Forbidden, InvalidParameter, MuslinError, NotFound
 from muslin.kernel import Host, Links, Nft, conntrack, in_netns, netns, sysctl
@@ -322,7 +323,10 @@ class Controller:
             self.ports = PortHolder(self.host)
             self._drivers: dict[str, NetworkDriver] = {
                 "bridge": BridgeDriver(self.host, self.names.mark),
-                "host": HostDriver(), "null": NullDriver()}
+                "host": HostDriver(), "null": NullDriver(),
+                "macvlan": MacvlanDriver(self.host, self.names.mark,
+                                         lambda: self._driver_networks("macvlan")),
+                "ipvlan": IpvlanDriver(self.host, self.names.mark)}
             self._ipam: dict[str, IpamDriver] = {
                 "default": DefaultIpam(self.store, local_pools=pools, ula_seed=self.state_dir)}
             from muslin.cnm.reconcile import reconcile
@@ -420,6 +424,12 @@ class Controller:
         return EndpointInfo(id=doc["id"], name=doc["name"], network_id=doc["network_id"],
                             mac=doc["mac"], ipv4=doc.get("ipv4"), ipv6=doc.get("ipv6"),
                             driver_state=dict(doc.get("driver_state", {})))
+
+    def _driver_networks(self, driver: str) -> list[NetworkInfo]:
+        """The networks of one driver that exist or are being made (for drivers whose
+        networks share kernel objects, such as macvlan parents)."""
+        return [self.network_info(d) for d in self.store.list("network")
+                if d["driver"] == driver and d["status"] in ("creating", READY)]
 
     def driver(self, name: str) -> NetworkDriver:
         try:

@@ -131,7 +131,11 @@ def reconcile(ctl: Controller) -> None:
         info = ctl.network_info(doc)
         if driver.check_network(info):
             log.info("reconcile: rebuilding network %s", doc["name"])
-            doc["driver_state"] = driver.create_network(info)
+            try:
+                doc["driver_state"] = driver.create_network(info)
+            except MuslinError as e:  # e.g. a macvlan parent gone: the rest still starts
+                log.error("reconcile: could not rebuild network %s: %s", doc["name"], e)
+                continue
             store.put("network", doc["id"], doc)
             rebuilt_nets.add(doc["id"])
     for ep in store.list("endpoint"):
@@ -147,7 +151,10 @@ def reconcile(ctl: Controller) -> None:
         if diffs:
             log.info("reconcile: rebuilding endpoint %s: %s", ep["name"], "; ".join(diffs))
             driver.leave(ctl.network_info(net), ctl.endpoint_info(ep))
-            ctl._plug(net, ep, sb)
+            try:
+                ctl._plug(net, ep, sb)
+            except MuslinError as e:  # e.g. a macvlan parent gone: the rest still starts
+                log.error("reconcile: could not rebuild endpoint %s: %s", ep["name"], e)
     # 3. Marked kernel objects the state does not know.
     known_nets = {d["id"] for d in nets}
     known_eps = {d["id"] for d in store.list("endpoint") if d["status"] == "joined"}

@@ -176,6 +176,12 @@ class Links:
             self._ipr.link("add", **kw)
         return self._marked(name, alias)
 
+    def add_vlan(self, name: str, *, parent: int, vid: int, alias: str) -> Link:
+        """An 802.1Q sub-interface of `parent` tagging VLAN `vid`, marked and up."""
+        with _kernel(f"create vlan {name}", "vlan"):
+            self._ipr.link("add", ifname=name, kind="vlan", link=parent, vlan_id=vid)
+        return self._marked(name, alias, state="up")
+
     def add_vxlan(self, name: str, *, vni: int, alias: str, local: str | None = None,
                   port: int = 4789, underlay: int | None = None,
                   mtu: int | None = None) -> Link:
