@@ -268,3 +268,16 @@ def test_leaks_and_reconcile_know_macvlan_links(
     assert ctl.leaks() == []
     assert lab.call(lab_host, lambda links: links.get(near)) is None
     assert lab.call(lab_host, lambda links: links.require(segment.parent).up)
+
+
+def test_a_muslin_bridge_as_parent_is_left_alone(lab: Lab, lab_host: LabHost,
+                                                 ctl: muslin.Controller) -> None:
+    br = ctl.create_network("br")
+    mv = ctl.create_network("mvb", driver="macvlan", options={"parent": br.bridge_name},
+                            ipam=[{"subnet": "10.9.0.0/24"}])
+    sb, _ = member(ctl, mv, "c1")
+    assert ctl.leaks() == []
+    sb.delete()
+    mv.delete()
+    assert lab.call(lab_host, lambda links: links.get(br.bridge_name)) is not None
+    assert ctl.leaks() == []

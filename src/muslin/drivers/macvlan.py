@@ -191,8 +191,9 @@ class MacvlanDriver:
 
         def build(links: Links, _nft: Nft) -> dict[str, Any]:
             link = links.get(parent)
-            if link is not None:
-                return {"parent": parent, "made": link.alias.startswith(self._netmark)}
+            if link is not None:  # muslin's only if it is a VLAN link muslin made
+                return {"parent": parent, "made": link.kind == "vlan"
+                        and link.alias.startswith(self._netmark)}
             if vlan is None:
                 raise missing_parent(parent)
             base = links.get(vlan[0])
@@ -236,10 +237,13 @@ class MacvlanDriver:
         users = [p for p in self._peers() if p.id != net.id and parent_of(p) == parent]
         own = f"{self._netmark}{net.id}"
 
+        stub = bool(net.driver_state.get("stub"))
+
         def remove(links: Links, _nft: Nft) -> None:
             link = links.get(parent)
-            if link is None or not link.alias.startswith(self._netmark):
-                return
+            if link is None or not link.alias.startswith(self._netmark) or \
+                    link.kind != ("veth" if stub else "vlan"):
+                return  # never another network's bridge or a link muslin did not make
             if not users:
                 links.delete(link.index)
             elif link.alias == own:  # another network still uses it: it owns it now
