@@ -64,7 +64,7 @@ def test_seed_macvlan_on_a_lan(lab: Lab, lab_host: LabHost, muslind: Muslind,
     assert ip == "10.0.0.2" and mac  # the lowest free address of the range (.1: gateway)
     # the container's own interface carries its own MAC, on the parent's segment
     link = d("exec", "c1", "ip", "-o", "link", "show", "eth0").stdout
-    assert mac in link and "macvlan" not in link.split(":")[1]
+    assert mac in link
     assert d("exec", "c1", "ping", "-c1", "-W2", segment.address).returncode == 0
     assert pings(lab, segment.netns, ip)
     neigh = lab.run(segment.netns, ["ip", "neigh", "show", ip]).stdout
