@@ -1,4 +1,5 @@
-"""Pure parsers of the load tools' output: dnsperf (-v) and iperf3 (-J).
+"""Pure parsers of the load tools' output (dnsperf -v, iperf3 -J) and of the head of a
+container's log file (which format a peer really wrote).
 
 No I/O: unit-tested in tests/unit/test_bench_loadtools.py.
 """
@@ -73,3 +74,16 @@ def parse_iperf3(text: str) -> float:
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError("iperf3's JSON has no end.sum_received.bits_per_second") from e
     return bps / 1e9
+
+
+_CRI = re.compile(rb"^\d{4}-\d\d-\d\dT[0-9:.]+(Z|[+-]\d\d:\d\d) (stdout|stderr) [FP] ")
+
+
+def log_file_format(head: bytes) -> str:
+    """The format of a log file from its first bytes: Docker's json-file, the CRI's
+    k8s-file (conmon's), or neither (a binary format such as Docker's `local`)."""
+    if head.startswith(b'{"log":'):
+        return "json-file"
+    if _CRI.match(head):
+        return "k8s-file (CRI)"
+    return "another (binary or unknown)"

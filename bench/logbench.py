@@ -16,11 +16,13 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 
+from bench import loadtools
 from bench.figures import Figure, Interleaver, Plan, _eligible
 from bench.peers import NOT_YET, Peer, PeerError
 
 LOGS = "Logs"
 LINE = "x" * 99  # + the newline: 100 bytes
+KEEP_ALL = "max-size=1g"  # no rotation: every line stays to be counted
 
 
 def _count_lines(p: Peer, name: str, timeout: float) -> tuple[int, int]:
@@ -51,16 +53,34 @@ def _count_lines(p: Peer, name: str, timeout: float) -> tuple[int, int]:
     return lines, bad
 
 
-def log_throughput(peers: Sequence[Peer], plan: Plan, log: Callable[[str], None]
-                   ) -> list[Figure]:
+def _file_format(p: Peer, name: str) -> str:
+    """The format of the container's log file as found on disk ("" when the peer names
+    no file)."""
+    r = p.cli("inspect", "--format", "{{.LogPath}}", name, timeout=60)
+    path = r.out.strip() if r.rc == 0 else ""
+    if not path or path == "<no value>":
+        return ""
+    try:
+        with open(path, "rb") as f:
+            return loadtools.log_file_format(f.read(256))
+    except OSError:
+        return ""
+
+
+def log_throughput(peers: Sequence[Peer], plan: Plan, log: Callable[[str], None],
+                   notes: list[str]) -> list[Figure]:
     n = plan.log_lines
     figs = {d: Figure(f"log_{d}", f"log lines/s, {d}", "lines/s", LOGS,
-                      f"a container (`--network none --log-driver {d}`) writes {n:,} lines "
-                      "of 100 bytes (`yes ... | head`), timed from `run -d` to `wait` "
-                      "returning; `logs` is read back afterwards (untimed) and every line "
-                      "counted: a lost or damaged line fails the figure. Podman's "
-                      "`json-file` is its k8s-file. Higher is better.")
+                      f"a container (`--network none --log-driver {d} --log-opt "
+                      f"{KEEP_ALL}`) writes {n:,} lines of 100 bytes (`yes ... | head`), "
+                      "timed from `run -d` to `wait` returning; `logs` is read back "
+                      "afterwards (untimed) and every line counted: a lost or damaged line "
+                      "fails the figure (max-size keeps every line in one file, for every "
+                      "peer alike: Docker's `local` keeps 5 × 20 MB by default). Podman's "
+                      "`json-file` is its k8s-file. The notes say which format each peer's "
+                      "file was in. Higher is better.")
             for d in plan.log_drivers}
+    formats: set[tuple[str, str]] = set()
     eligible = _eligible(peers, list(figs.values()), "containers")
     run = Interleaver(eligible, list(figs.values()), log)
     cmd = ("sh", "-c", f"yes {LINE} | head -n {n}")
@@ -71,12 +91,18 @@ def log_throughput(peers: Sequence[Peer], plan: Plan, log: Callable[[str], None]
             return
         try:
             t = time.perf_counter()
-            p.run_container(name, "none", "--log-driver", driver, command=cmd,
-                            timeout=plan.log_timeout).check()
+            p.run_container(name, "none", "--log-driver", driver, "--log-opt", KEEP_ALL,
+                            command=cmd, timeout=plan.log_timeout).check()
             w = p.cli("wait", name, timeout=plan.log_timeout).check()
             seconds = time.perf_counter() - t
             if w.out.strip() not in ("0", ""):
                 raise PeerError(f"the writer exited {w.out.strip()}")
+            if (p.id, driver) not in formats:
+                formats.add((p.id, driver))
+                fmt = _file_format(p, name)
+                if fmt:
+                    notes.append(f"logs: {p.label} with `--log-driver {driver}` wrote its "
+                                 f"log file in {fmt} format.")
             lines, bad = _count_lines(p, name, plan.log_timeout)
             p.remove_containers([name])
             if lines != n or bad:
@@ -101,7 +127,8 @@ def _warm(p: Peer, driver: str, unsupported: dict[tuple[str, str], str],
     """One short container per driver first: untimed, and it finds drivers a peer lacks
     (reported "not supported yet: <its error>", the peer stays for the other drivers)."""
     name = f"lg-warm-{driver}"
-    r = p.run_container(name, "none", "--log-driver", driver, command=("echo", "warm"))
+    r = p.run_container(name, "none", "--log-driver", driver, "--log-opt", KEEP_ALL,
+                        command=("echo", "warm"))
     if r.rc != 0:
         msg = (r.err.strip() or r.out.strip() or f"exit {r.rc}").splitlines()[-1]
         lacks = "driver" in msg.lower() and not p.hung_reason

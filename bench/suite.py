@@ -323,7 +323,8 @@ def inner(args: argparse.Namespace) -> int:
                    "dns": functools.partial(dataplane.dns, run_dir=run_dir),
                    "ports": functools.partial(dataplane.throughput, run_dir=run_dir,
                                              notes=results["notes"]),
-                   "ports-start": dataplane.ports_start, "logs": logbench.log_throughput}
+                   "ports-start": dataplane.ports_start,
+                   "logs": functools.partial(logbench.log_throughput, notes=results["notes"])}
         for g in groups:
             t = time.monotonic()
             log(f"bench: {g} ...")

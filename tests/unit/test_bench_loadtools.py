@@ -18,7 +18,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.dnsstub import ANSWER_ADDRESS, TTL, answer
-from bench.loadtools import parse_dnsperf, parse_iperf3
+from bench.loadtools import log_file_format, parse_dnsperf, parse_iperf3
 from bench.stats import paired_differences, percentile
 
 DNSPERF = """DNS Performance Testing Tool
@@ -96,3 +96,12 @@ def test_stub_drops_what_is_not_one_standard_query() -> None:
     assert answer(q[:4] + b"\x00\x02" + q[6:]) is None  # two questions
     assert answer(q[:-3]) is None                       # truncated question
     assert answer(q[:12] + b"\xc0\x0c" + q[-4:]) is None  # compression in the question
+
+
+def test_log_file_formats_are_told_apart() -> None:
+    assert log_file_format(b'{"log":"x\\n","stream":"stdout","time":"2026-11-28T09:00:00Z"}\n'
+                           ) == "json-file"
+    assert log_file_format(b"2026-11-28T09:00:00.123456789+00:00 stdout F xxx\n") == (
+        "k8s-file (CRI)")
+    assert log_file_format(b"2026-11-28T09:00:00.1Z stderr P xx") == "k8s-file (CRI)"
+    assert log_file_format(b"\x00\x00\x00\x1a\n\x06stdout") == "another (binary or unknown)"
