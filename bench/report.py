@@ -336,3 +336,68 @@ def write_chart(results: Mapping[str, Any], path: str) -> None:
                bbox_to_anchor=(0.5, 0.985))
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def merge_section(base: Mapping[str, Any], other: Mapping[str, Any], section: str,
+                  why: str) -> dict[str, Any]:
+    """base with one section's figures taken from another run (its peers measured side by
+    side there), and notes saying so: for re-measuring one group without an hour's run."""
+    theirs = [f for f in other.get("figures", []) if f.get("section") == section]
+    if not theirs:
+        raise ValueError(f"the other run has no figures in section {section!r}")
+    figures: list[Any] = []
+    placed = False
+    for f in base.get("figures", []):
+        if f.get("section") == section:
+            if not placed:
+                figures += theirs
+                placed = True
+            continue
+        figures.append(f)
+    if not placed:
+        figures += theirs
+    merged = dict(base)
+    merged["figures"] = figures
+    check = other.get("machine_check") or {}
+    verdict = ("the machine was as before it" if check.get("unchanged")
+               else "its machine check FAILED: " + "; ".join(check.get("differences", [])))
+    m = other.get("machine", {})
+    notes = [n for n in base.get("notes", []) if not str(n).startswith(f"{section.lower()}:")]
+    notes.append(f"The {section} figures come from a separate {other.get('mode', '?')} run "
+                 f"of that group alone, started {other.get('started', '?')} on the same "
+                 f"machine (load average at its start {m.get('load_before', '?')}; "
+                 f"{verdict}): {why}")
+    notes += [n for n in other.get("notes", []) if str(n).startswith(f"{section.lower()}:")]
+    merged["notes"] = notes
+    return merged
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m bench.report merge --section S --why TEXT BASE.json OTHER.json --out DIR`:
+    writes DIR/latest.{json,md,png} from merge_section."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    p = argparse.ArgumentParser(prog="python -m bench.report")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("merge", help="take one section's figures from another run")
+    m.add_argument("--section", required=True)
+    m.add_argument("--why", required=True)
+    m.add_argument("base", type=Path)
+    m.add_argument("other", type=Path)
+    m.add_argument("--out", type=Path, required=True)
+    args = p.parse_args(argv)
+    merged = merge_section(json.loads(args.base.read_text()),
+                           json.loads(args.other.read_text()), args.section, args.why)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "latest.json").write_text(json.dumps(merged, indent=2))
+    (args.out / "latest.md").write_text(render_markdown(merged))
+    write_chart(merged, str(args.out / "latest.png"))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.host import RootState, diff_states, normalize_iptables, parse_sysctl_a
@@ -15,6 +17,7 @@ from bench.report import (
     figure_ratios,
     fmt_cell,
     fmt_value,
+    merge_section,
     render_markdown,
     render_summary,
 )
@@ -203,3 +206,28 @@ def test_summary_keeps_the_named_figures_in_order_with_machine_and_date() -> Non
     assert lines[4].startswith("| run -d, --network none (ms) |")
     assert lines[5].startswith("| network create, CLI (ms) |")
     assert len(lines) == 6
+
+
+def test_merge_section_takes_one_sections_figures_from_another_run() -> None:
+    base = results()
+    base["notes"] = ["kept", "logs: old format note"]
+    other = results()
+    other["started"] = "2026-11-28 09:39 UTC"
+    other["machine_check"] = {"unchanged": True}
+    other["notes"] = ["logs: muslin wrote k8s-file", "not this"]
+    other["figures"] = [{"id": "log_json-file", "title": "log lines/s, json-file",
+                         "unit": "lines/s", "section": "Logs", "results": {}}]
+    base["figures"] = [*base["figures"],
+                       {"id": "log_old", "title": "old", "unit": "lines/s",
+                        "section": "Logs", "results": {}}]
+    merged = merge_section(base, other, "Logs", "Docker's local driver rotated.")
+    assert [f["id"] for f in merged["figures"]] == ["net_create_cli", "run_none",
+                                                    "rss_daemon", "log_json-file"]
+    assert merged["notes"][0] == "kept"
+    assert merged["notes"][1].startswith("The Logs figures come from a separate quick run of "
+                                         "that group alone, started 2026-11-28 09:39 UTC")
+    assert merged["notes"][1].endswith("the machine was as before it): Docker's local "
+                                       "driver rotated.")
+    assert merged["notes"][2:] == ["logs: muslin wrote k8s-file"]
+    with pytest.raises(ValueError, match="no figures in section 'DNS'"):
+        merge_section(base, other, "DNS", "")
