@@ -22,6 +22,7 @@ import socket
 
 from muslin.cli.client import Connection, DaemonUnavailable, quote
 from muslin.cli.errors import StatusError
+from muslin.fdwait import readable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -224,16 +225,13 @@ class Pending:
     def wait_head(self, timeout: float) -> bool:
         """Wait up to `timeout` seconds for the answer's head: a daemon that, like moby,
         sends it once the wait is registered lets `start` follow without a race."""
-        import select
-
         sock = self.conn.sock
         if self.resp is not None:
             return True
         if sock is None:
             return False
         try:
-            ready, _, _ = select.select([sock], [], [], timeout)
-            if ready:
+            if readable(sock, timeout):
                 self.resp = self.conn._read_head(self.method)
         except Exception:  # a broken answer: json() reports it later
             return False

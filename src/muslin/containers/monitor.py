@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import select
 import signal
 import socket
 import subprocess
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from muslin.errors import MuslinError
+from muslin.fdwait import readable
 
 T = TypeVar("T")
 
@@ -69,8 +69,7 @@ def wait_gone(pid: int, start: int, timeout: float | None) -> bool:
         if proc_start(pid) != start:
             return True
         if fd >= 0:
-            r, _, _ = select.select([fd], [], [], timeout)
-            return bool(r) or proc_start(pid) != start
+            return readable(fd, timeout) or proc_start(pid) != start
         deadline = None if timeout is None else time.monotonic() + timeout
         interval = 0.005
         while proc_start(pid) == start:
@@ -228,8 +227,7 @@ def launch(argv: Sequence[str], *, cwd: str, tmpdir: str,
             left = deadline - time.monotonic()
             if left <= 0:
                 raise RuncError(f"runc create did not finish within {timeout}s")
-            ready, _, _ = select.select([r], [], [], left)
-            if not ready:
+            if not readable(r, left):
                 continue
             chunk = os.read(r, 65536)
             if not chunk:

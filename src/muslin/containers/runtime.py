@@ -35,7 +35,6 @@ import os
 import re
 import resource
 import secrets
-import select
 import shutil
 import signal
 import struct
@@ -53,6 +52,7 @@ from muslin.containers.images import ImageStore
 from muslin.containers.monitor import Attachment, ConmonFiles, Runc, RuncError
 from muslin.containers.spec import ContainerSpec, signal_number
 from muslin.errors import Conflict, InvalidParameter, MuslinError, NotFound
+from muslin.fdwait import readable
 from muslin.kernel import netns
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -180,8 +180,7 @@ class ExecProcess:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            r, _, _ = select.select([self.stdout], [], [], left)
-            if not r:
+            if not readable(self.stdout, left):
                 raise subprocess.TimeoutExpired(self._proc.args, timeout or 0)
             try:
                 chunk = self.stdout.read(65536)

@@ -8,8 +8,9 @@ says that something changed; it must not decide what to do about it.
 from __future__ import annotations
 
 import errno
-import select
 import socket
+
+from muslin.fdwait import readable
 
 NETLINK_NETFILTER = 12
 NFNLGRP_NFTABLES = 7
@@ -30,8 +31,7 @@ class NftEvents:
 
     def wait(self, timeout: float) -> bool:
         """True when changes came within timeout (their messages are consumed)."""
-        ready, _, _ = select.select([self._sock], [], [], timeout)
-        if not ready:
+        if not readable(self._sock, timeout):
             return False
         while True:
             try:
