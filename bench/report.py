@@ -67,10 +67,11 @@ def fmt_cell(cell: Mapping[str, Any] | None, unit: str) -> str:
     if status != OK:
         return short_status(status)
     s = cell["summary"]
+    mark = f" {cell['mark']}" if cell.get("mark") else ""
     if s["n"] == 1 or s["min"] == s["max"]:
-        return f"**{fmt_value(s['median'], unit)}**"
+        return f"**{fmt_value(s['median'], unit)}**{mark}"
     return (f"**{fmt_value(s['median'], unit)}** "
-            f"[{fmt_value(s['min'], unit)}–{fmt_value(s['max'], unit)}]")
+            f"[{fmt_value(s['min'], unit)}–{fmt_value(s['max'], unit)}]{mark}")
 
 
 def short_status(status: str) -> str:
@@ -372,9 +373,42 @@ def merge_section(base: Mapping[str, Any], other: Mapping[str, Any], section: st
     return merged
 
 
+MARK = "†"
+
+
+def merge_cells(base: Mapping[str, Any], other: Mapping[str, Any], peer: str,
+                figure_ids: Sequence[str], why: str) -> dict[str, Any]:
+    """base with one peer's cells of the named figures taken from another run; those
+    cells carry a mark (†) and a note says where they come from, since their ratios were
+    not measured side by side in one run."""
+    theirs = {str(f.get("id")): f for f in other.get("figures", [])}
+    merged = dict(base)
+    figures = []
+    taken = []
+    for f in base.get("figures", []):
+        fid = str(f.get("id"))
+        cell = theirs.get(fid, {}).get("results", {}).get(peer)
+        if fid in figure_ids and cell:
+            f = dict(f)
+            f["results"] = {**f.get("results", {}), peer: {**cell, "mark": MARK}}
+            taken.append(str(f.get("title", fid)))
+        figures.append(f)
+    if not taken:
+        raise ValueError(f"the other run has no {peer} cells for {', '.join(figure_ids)}")
+    merged["figures"] = figures
+    check = other.get("machine_check") or {}
+    verdict = ("the machine was as before it" if check.get("unchanged")
+               else "its machine check FAILED: " + "; ".join(check.get("differences", [])))
+    merged["notes"] = [*base.get("notes", []), (
+        f"{MARK} {peer}'s cells in {'; '.join(taken)} come from a separate "
+        f"{other.get('mode', '?')} run with {peer} alone, started {other.get('started', '?')} "
+        f"on the same machine ({verdict}): {why} Their ratios compare runs, not one run.")]
+    return merged
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m bench.report merge --section S --why TEXT BASE.json OTHER.json --out DIR`:
-    writes DIR/latest.{json,md,png} from merge_section."""
+    """`python -m bench.report merge --section S --why TEXT BASE.json OTHER.json --out DIR`
+    (or `merge-cells --peer P --figure ID ...`): writes DIR/latest.{json,md,png}."""
     import argparse
     import json
     from pathlib import Path
@@ -387,9 +421,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     m.add_argument("base", type=Path)
     m.add_argument("other", type=Path)
     m.add_argument("--out", type=Path, required=True)
+    c = sub.add_parser("merge-cells", help="take one peer's cells from another run")
+    c.add_argument("--peer", required=True)
+    c.add_argument("--figure", nargs="+", required=True)
+    c.add_argument("--why", required=True)
+    c.add_argument("base", type=Path)
+    c.add_argument("other", type=Path)
+    c.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
-    merged = merge_section(json.loads(args.base.read_text()),
-                           json.loads(args.other.read_text()), args.section, args.why)
+    base, other = json.loads(args.base.read_text()), json.loads(args.other.read_text())
+    if args.cmd == "merge":
+        merged = merge_section(base, other, args.section, args.why)
+    else:
+        merged = merge_cells(base, other, args.peer, args.figure, args.why)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latest.json").write_text(json.dumps(merged, indent=2))
     (args.out / "latest.md").write_text(render_markdown(merged))

@@ -17,6 +17,7 @@ from bench.report import (
     figure_ratios,
     fmt_cell,
     fmt_value,
+    merge_cells,
     merge_section,
     render_markdown,
     render_summary,
@@ -231,3 +232,23 @@ def test_merge_section_takes_one_sections_figures_from_another_run() -> None:
     assert merged["notes"][2:] == ["logs: muslin wrote k8s-file"]
     with pytest.raises(ValueError, match="no figures in section 'DNS'"):
         merge_section(base, other, "DNS", "")
+
+
+def test_merge_cells_takes_one_peers_cells_marked_with_a_note() -> None:
+    base = results()
+    base["figures"][1]["results"]["muslin"] = {"status": "failed: container 202: crashed"}
+    other = results()
+    other["started"] = "2026-11-28 09:52 UTC"
+    other["machine_check"] = {"unchanged": True}
+    other["figures"][1]["results"]["muslin"] = _ok(300.0, 310.0, 320.0)
+    merged = merge_cells(base, other, "muslin", ["run_none"], "muslind crashed there.")
+    cell = merged["figures"][1]["results"]["muslin"]
+    assert cell["mark"] == "†"
+    assert fmt_cell(cell, "ms") == "**310** [300–320] †"
+    assert merged["figures"][1]["results"]["dockerd"] == base["figures"][1]["results"][
+        "dockerd"]
+    assert merged["notes"][-1].startswith("† muslin's cells in run -d, --network none come "
+                                          "from a separate quick run with muslin alone")
+    assert base["figures"][1]["results"]["muslin"]["status"].startswith("failed")
+    with pytest.raises(ValueError, match="no muslin cells"):
+        merge_cells(base, other, "muslin", ["nothing"], "")
