@@ -213,3 +213,21 @@ def test_names_aliases_short_id_hostname_and_ptr(lab: Lab, lab_host: LabHost,
         assert f"name = {name}.localnet" in out, out
     d("rm", "-f", "c1", "c2", "c3")
     d("network", "rm", "localnet")
+
+
+def test_internal_network_names_resolve_without_forwarding(
+        lab: Lab, lab_host: LabHost, muslind: Muslind, stub_dns: StubDNS) -> None:
+    """A container only on an internal network: names of the network resolve, other
+    names get SERVFAIL (as Docker) and never reach its --dns server."""
+    d = muslind.docker
+    dns = ["--dns", stub_dns.address]
+    d("network", "create", "--internal", "inside")
+    for name in ("i1", "i2"):
+        d("run", "-d", "--name", name, "--network", "inside", *dns, "busybox", "sleep",
+          "1d")
+    assert lookup(d, "i2", "i1") == address(d, "i1", "inside")
+    r = d("exec", "i2", "nslookup", "-type=a", "example.com", "127.0.0.11", check=False)
+    assert r.returncode != 0 and "SERVFAIL" in r.stdout + r.stderr, r
+    assert ("udp", "example.com.", "A") not in stub_dns.queries()
+    d("rm", "-f", "i1", "i2")
+    d("network", "rm", "inside")
