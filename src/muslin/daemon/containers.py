@@ -16,6 +16,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from muslin.cnm import Controller
@@ -27,6 +28,8 @@ from muslin.kernel.features import features
 from muslin.portspec import PortBinding, from_api, publish_all, to_api
 
 log = logging.getLogger("muslin.containers")
+# Containers stopped together when the daemon stops (each waits out its own timeout).
+_STOP_ALL_WORKERS = 64
 
 Doc = dict[str, Any]
 _NAME = re.compile(r"/?[a-zA-Z0-9][a-zA-Z0-9_.-]+")
@@ -472,15 +475,27 @@ class ContainerManager:
                 self._write_etc(doc)
 
     def stop_all(self) -> list[str]:
-        """Docker's default when the daemon stops: every running container stops."""
-        stopped = []
+        """Docker's default when the daemon stops: every running container stops, all of
+        them at once (as dockerd), so a shutdown takes one stop timeout, not one per
+        container."""
+        running = []
         for doc in self.records():
+            with contextlib.suppress(MuslinError):
+                if self.runtime.state(doc["id"])["Running"]:
+                    running.append(doc)
+        if not running:
+            return []
+
+        def stop_one(doc: Doc) -> str | None:
             try:
-                if self.runtime.state(doc["id"])["Running"] and self.stop(doc["id"]):
-                    stopped.append(doc["id"])
+                return doc["id"] if self.stop(doc["id"]) else None
             except MuslinError as e:
                 log.warning("could not stop %s: %s", doc["name"], e)
-        return stopped
+                return None
+
+        with ThreadPoolExecutor(max_workers=min(_STOP_ALL_WORKERS, len(running)),
+                                thread_name_prefix="stop-all") as pool:
+            return [cid for cid in pool.map(stop_one, running) if cid]
 
     # -- views ------------------------------------------------------------------------
     def endpoints_of(self, doc: Doc) -> list[tuple[Any, Any]]:
