@@ -28,9 +28,10 @@ from typing import Any
 
 from muslin import faults, firewall, ipam, lockfile, portmap
 from muslin.cnm import gateway
-from muslin.cnm.ipam_driver import LOCAL_SPACE, DefaultIpam, IpamDriver
+from muslin.cnm.ipam_driver import DefaultIpam, IpamDriver
 from muslin.cnm.names import InstanceNames
-from muslin.drivers.api import EndpointInfo, NetworkDriver, NetworkInfo
+from muslin.cnm.remote_ipam import RemoteIpam
+from muslin.drivers.api import EndpointInfo, EndpointLifecycle, NetworkDriver, NetworkInfo
 from muslin.drivers.bridge import (
     OPT_DEFAULT,
     OPT_HOST_IP,
@@ -42,13 +43,16 @@ from muslin.drivers.bridge import (
     random_mac,
 )
 from muslin.drivers.macvlan import IpvlanDriver, MacvlanDriver
+from muslin.drivers.remote import RemoteDriver
 from muslin.drivers.simple import HostDriver, NullDriver
 from muslin.errors import Conflict, Forbidden, InvalidParameter, MuslinError, NotFound
 from muslin.kernel import Host, Links, Nft, conntrack, in_netns, netns, sysctl
 from muslin.kernel.nftwatch import NftEvents
+from muslin.plugins import Plugins
+from muslin.plugins.registry import IPAM_DRIVER, NETWORK_DRIVER
 from muslin.portmap import PortHolder
 from muslin.portspec import PortBinding
-from muslin.store import LocalStore, Txn
+from muslin.store import LocalStore
 
 Doc = dict[str, Any]
 Listener = Callable[[str, "Doc | None", Doc], None]
@@ -291,8 +295,11 @@ class Controller:
                  default_address_pools: Sequence[Mapping[str, Any]] | None = None,
                  ip_forward: bool = True, iptables: bool = True,
                  default_bridge: bool = True, mtu: int = 0, icc: bool = True,
-                 ip_masq: bool = True) -> None:
+                 ip_masq: bool = True, plugins: Plugins | None = None) -> None:
         self.names = InstanceNames(prefix)
+        # remote drivers: Docker's plugin directories unless the instance names its own
+        self.plugins = plugins or Plugins()
+        self._remote: dict[str, Any] = {}
         pools = (ipam.pool_candidates(ipam.parse_address_pools(default_address_pools))
                  if default_address_pools else None)
         if bip is not None:
@@ -432,10 +439,35 @@ class Controller:
                 if d["driver"] == driver and d["status"] in ("creating", READY)]
 
     def driver(self, name: str) -> NetworkDriver:
+        """A built-in driver, else a remote one (NotFound when no plugin has the name;
+        the plugin is activated at its first call)."""
+        found = self._drivers.get(name)
+        if found is None:
+            found = self._remote_driver(name, NETWORK_DRIVER)
+        return found
+
+    def ipam_driver(self, name: str) -> IpamDriver:
+        found = self._ipam.get(name)
+        if found is None:
+            found = self._remote_driver(name, IPAM_DRIVER)
+        return found
+
+    def _remote_driver(self, name: str, kind: str) -> Any:
+        with self._locks_mutex:
+            found = self._remote.get(f"{kind}:{name}")
+        if found is None:
+            plugin = self.plugins.get(name, kind, activate=False)
+            made = (RemoteDriver(plugin, self.host) if kind == NETWORK_DRIVER
+                    else RemoteIpam(plugin))
+            with self._locks_mutex:
+                found = self._remote.setdefault(f"{kind}:{name}", made)
+        return found
+
+    def _driver_or_none(self, name: str) -> NetworkDriver | None:
         try:
-            return self._drivers[name]
-        except KeyError:
-            raise NotFound(f'plugin "{name}" not found') from None
+            return self.driver(name)
+        except MuslinError:
+            return None
 
     # -- queries -----------------------------------------------------------
     def networks(self) -> list[Network]:
@@ -531,53 +563,39 @@ class Controller:
         if name in ("bridge", "host", "none") and not predefined:
             raise Forbidden(f"{name} is a pre-defined network and cannot be created")
         driver = self.driver(driver_name)
-        idrv = self._ipam.get(ipam_driver)
-        if idrv is None:
-            raise NotFound(f'plugin "{ipam_driver}" not found')
+        idrv = self.ipam_driver(ipam_driver)
         opts = driver.validate_options({str(k): str(v) for k, v in (options or {}).items()},
                                        internal=internal)
         requested = self._validate_pools(pools, enable_ipv6)
+        if not driver.uses_ipam and requested:
+            raise InvalidParameter(f"the {driver_name} driver takes no IPAM configuration")
         avoid = self._host_routes()
         net_id = _new_id()
-        # 2. intent + IPAM, one transaction
+        # 2. intent, one transaction; then IPAM (a remote IPAM is never called inside a
+        # transaction), each pool recorded as it comes so an undo frees it
         with self._locked("netname:" + name), self.store.transaction() as t:
             if any(d["name"] == name for d in t.list("network")):
                 raise Conflict(f"network with name {name} already exists")
-            space = LOCAL_SPACE
-            taken: list[Doc] = []
-            v4_req = [p for p in requested if ":" not in p.subnet]
-            v6_req = [p for p in requested if ":" in p.subnet]
-            v4_list: list[ipam.IPAMPool | None] = list(v4_req) or [None]
-            v6_list: list[ipam.IPAMPool | None] = list(v6_req) or [None]
-            if not driver.uses_ipam:
-                v4_list = []
-                if requested:
-                    raise InvalidParameter(f"the {driver_name} driver takes no IPAM "
-                                           "configuration")
-            for p in v4_list:
-                pid, pool = idrv.request_pool(space, p, v6=False, owner=net_id, avoid=avoid)
-                taken.append({"id": pid, "pool": pool.to_dict()})
-            if enable_ipv6 and driver.uses_ipam:
-                for p in v6_list:
-                    pid, pool = idrv.request_pool(space, p, v6=True, owner=net_id, avoid=avoid)
-                    taken.append({"id": pid, "pool": pool.to_dict()})
             doc: Doc = {
                 "id": net_id, "name": name, "driver": driver_name, "scope": "local",
-                "ipam_driver": ipam_driver, "ipam": taken, "options": opts,
+                "ipam_driver": ipam_driver, "ipam": [], "options": opts,
                 "ipam_options": ipam_options,
                 "labels": dict(labels or {}), "internal": bool(internal),
                 "attachable": bool(attachable), "enable_ipv6": bool(enable_ipv6),
                 "created": _now(), "status": "creating", "predefined": predefined,
                 "driver_state": {"bridge": driver.bridge_name(self.network_info(
                     {**{"options": opts, "internal": internal, "enable_ipv6": enable_ipv6,
-                        "ipam": taken, "id": net_id, "name": name}}))},
+                        "ipam": [], "id": net_id, "name": name}}))},
             }
             t.put("network", net_id, doc)
         # 3. apply, undo on failure
-        info = self.network_info(doc)
         try:
+            if driver.uses_ipam:
+                driver.capabilities()  # a remote driver is activated before any IPAM call
+                self._request_pools(doc, idrv, requested, enable_ipv6, avoid)
             faults.point("network.create.pool")
             with self._locked("net:" + net_id):
+                info = self.network_info(doc)
                 if driver.uses_ipam or not predefined:
                     doc["driver_state"] = driver.create_network(info)
                 if enable_ipv6 and self._settings.ip_forward:  # as reconcile does
@@ -603,28 +621,56 @@ class Controller:
             raise
         return Network(self, net_id)
 
+    def _request_pools(self, doc: Doc, idrv: IpamDriver, requested: list[ipam.IPAMPool],
+                       enable_ipv6: bool, avoid: list[ipam.IPNetwork]) -> None:
+        space = idrv.default_address_spaces()[0]
+        v4: list[ipam.IPAMPool | None] = [p for p in requested if ":" not in p.subnet]
+        v6: list[ipam.IPAMPool | None] = [p for p in requested if ":" in p.subnet]
+        wanted = [(p, False) for p in v4 or [None]]
+        if enable_ipv6:
+            wanted += [(p, True) for p in v6 or [None]]
+        for p, is_v6 in wanted:
+            pid, pool = idrv.request_pool(space, p, v6=is_v6, owner=doc["id"], avoid=avoid,
+                                          options=doc.get("ipam_options") or {})
+            doc["ipam"].append({"id": pid, "pool": pool.to_dict()})
+            self.store.put("network", doc["id"], doc)
+
+    @staticmethod
+    def _pool_addresses(p: Doc) -> list[str]:
+        """A pool's gateway and aux addresses (released before the pool, as Docker)."""
+        pool = p["pool"]
+        out = [pool["gateway"]] if pool.get("gateway") else []
+        return out + list((pool.get("aux_addresses") or {}).values())
+
     def _undo_network(self, doc: Doc) -> None:
         """Removes whatever of a network exists (kernel, IPAM, record); never raises."""
         info = self.network_info(doc)
-        driver = self._drivers.get(doc["driver"])
-        errors: list[BaseException] = []
+        driver = self._driver_or_none(doc["driver"])
         if driver is not None:
             rules = driver.firewall_rules(info)
             if self._settings.iptables and rules is not None:
                 try:
                     self._remove_network_rules(rules)
                 except MuslinError as e:
-                    errors.append(e)
-            try:
-                driver.delete_network(info)
-            except MuslinError as e:
-                errors.append(e)
-        with self.store.transaction() as t:
-            idrv = self._ipam.get(doc.get("ipam_driver", "default"))
-            for p in doc["ipam"]:
-                if idrv is not None:
-                    idrv.release_pool(p["id"])
-            t.delete("network", doc["id"])
+                    log.warning("removing the rules of network %s: %s", doc["name"], e)
+            # a plugin is told of a delete only once its CreateNetwork succeeded
+            if not isinstance(driver, RemoteDriver) or doc["driver_state"].get("remote"):
+                try:
+                    driver.delete_network(info)
+                except MuslinError as e:
+                    log.warning("deleting network %s: %s", doc["name"], e)
+        idrv = None
+        try:
+            idrv = self.ipam_driver(doc.get("ipam_driver", "default"))
+        except MuslinError as e:
+            log.warning("network %s: its IPAM driver is gone: %s", doc["name"], e)
+        for p in doc["ipam"]:
+            if idrv is not None:
+                try:
+                    idrv.release_pool(p["id"], addresses=self._pool_addresses(p))
+                except MuslinError as e:
+                    log.warning("network %s: releasing pool %s: %s", doc["name"], p["id"], e)
+        self.store.delete("network", doc["id"])
 
     def _remove_network_rules(self, rules: firewall.BridgeRules) -> None:
         table = self.names.table
@@ -695,60 +741,98 @@ class Controller:
         if mac is not None and not _MAC.fullmatch(mac):
             raise InvalidParameter(f"invalid mac_address {mac!r}: expected xx:xx:xx:xx:xx:xx")
         ep_id = _new_id()
-        with self._locked("net:" + net_id), self.store.transaction() as t:
-            net = t.get("network", net_id)
-            if net is None or net["status"] != READY:
-                raise NotFound(f"network {net_id} not found")
-            if t.get("epname", f"{net_id}/{name}") is not None:
-                raise Conflict(f"endpoint with name {name} already exists in network "
-                               f"{net['name']}")
-            idrv = self._ipam[net.get("ipam_driver", "default")]
-            doc: Doc = {"id": ep_id, "name": name, "network_id": net_id,
-                        "mac": (mac or random_mac()).lower(), "aliases": aliases,
-                        "ipv4": None, "ipv6": None, "pools": {}, "sandbox_id": None,
-                        "ifname": None, "status": "created", "created": _now(),
-                        "gw_priority": 0, "join": None, "driver_state": {}}
-            for p in net["ipam"]:
-                v6 = ":" in p["pool"]["subnet"]
-                fam, want = ("ipv6", ipv6) if v6 else ("ipv4", ipv4)
-                if doc[fam] is not None:
-                    continue
-                if want is not None and ipaddress.ip_address(want) not in \
-                        ipaddress.ip_network(p["pool"]["subnet"]):
-                    continue
-                addr = idrv.request_address(p["id"], want, owner=ep_id)
-                doc[fam] = f"{addr}/{p['pool']['subnet'].split('/')[1]}"
-                doc["pools"][fam] = p["id"]
-            for fam, want in (("ipv4", ipv4), ("ipv6", ipv6)):
-                if want is not None and doc[fam] is None:
-                    raise InvalidParameter(
-                        f"invalid {fam}_address {want}: no subnet of network {net['name']} "
-                        "contains it")
-            t.put("endpoint", ep_id, doc)
-            t.put("epname", f"{net_id}/{name}", {"id": ep_id})
+        with self._locked("net:" + net_id):
+            # intent first (one transaction), then IPAM and the driver outside it
+            with self.store.transaction() as t:
+                net = t.get("network", net_id)
+                if net is None or net["status"] != READY:
+                    raise NotFound(f"network {net_id} not found")
+                if t.get("epname", f"{net_id}/{name}") is not None:
+                    raise Conflict(f"endpoint with name {name} already exists in network "
+                                   f"{net['name']}")
+                subnets = [ipaddress.ip_network(p["pool"]["subnet"]) for p in net["ipam"]]
+                for fam, want in (("ipv4", ipv4), ("ipv6", ipv6)):
+                    if want is not None and not any(ipaddress.ip_address(want) in n
+                                                    for n in subnets):
+                        raise InvalidParameter(
+                            f"invalid {fam}_address {want}: no subnet of network "
+                            f"{net['name']} contains it")
+                doc: Doc = {"id": ep_id, "name": name, "network_id": net_id,
+                            "mac": (mac or random_mac()).lower(), "aliases": aliases,
+                            "ipv4": None, "ipv6": None, "pools": {}, "sandbox_id": None,
+                            "ifname": None, "status": "creating", "created": _now(),
+                            "gw_priority": 0, "join": None, "driver_state": {},
+                            "mac_requested": mac is not None}
+                t.put("endpoint", ep_id, doc)
+                t.put("epname", f"{net_id}/{name}", {"id": ep_id})
+            try:
+                self._endpoint_addresses(net, doc, ipv4, ipv6)
+                driver = self.driver(net["driver"])
+                if isinstance(driver, EndpointLifecycle):
+                    chosen = driver.create_endpoint(self.network_info(net),
+                                                    self.endpoint_info(doc),
+                                                    mac_requested=mac is not None)
+                    doc["driver_created"] = True
+                    for field in ("mac", "ipv4", "ipv6"):
+                        if chosen.get(field) and (field == "mac" or not doc[field]):
+                            doc[field] = chosen[field]
+                doc["status"] = "created"
+                self.store.put("endpoint", ep_id, doc)
+            except BaseException:
+                self._release_endpoint(doc)
+                raise
         return Endpoint(self, ep_id)
+
+    def _endpoint_addresses(self, net: Doc, doc: Doc, ipv4: str | None,
+                            ipv6: str | None) -> None:
+        """An address of each pool family from the network's IPAM driver, each recorded
+        as it comes so that an undo frees it."""
+        idrv = self.ipam_driver(net.get("ipam_driver", "default"))
+        for p in net["ipam"]:
+            v6 = ":" in p["pool"]["subnet"]
+            fam, want = ("ipv6", ipv6) if v6 else ("ipv4", ipv4)
+            if doc[fam] is not None:
+                continue
+            if want is not None and ipaddress.ip_address(want) not in \
+                    ipaddress.ip_network(p["pool"]["subnet"]):
+                continue
+            addr = idrv.request_address(p["id"], want, owner=doc["id"], mac=doc["mac"])
+            doc[fam] = f"{addr}/{p['pool']['subnet'].split('/')[1]}"
+            doc["pools"][fam] = p["id"]
+            self.store.put("endpoint", doc["id"], doc)
 
     def _delete_endpoint(self, ep_id: str) -> None:
         doc = self._doc("endpoint", ep_id, "endpoint")
         net_id = doc["network_id"]
-        with self._locked("net:" + net_id), self.store.transaction() as t:
-            current = t.get("endpoint", ep_id)
-            if current is None:
-                raise NotFound(f"endpoint {ep_id} not found")
-            doc = current
-            if doc["sandbox_id"]:
-                raise Forbidden(f"endpoint {doc['name']} is joined to a sandbox: leave it "
-                                "first")
-            self._release_endpoint(t, doc)
+        with self._locked("net:" + net_id):
+            with self.store.transaction() as t:
+                current = t.get("endpoint", ep_id)
+                if current is None or current["status"] == "deleting":
+                    raise NotFound(f"endpoint {ep_id} not found")
+                doc = current
+                if doc["sandbox_id"]:
+                    raise Forbidden(f"endpoint {doc['name']} is joined to a sandbox: leave it "
+                                    "first")
+                doc["status"] = "deleting"
+                t.put("endpoint", ep_id, doc)
+            self._release_endpoint(doc)
 
-    def _release_endpoint(self, t: Txn, doc: Doc) -> None:
-        net = t.get("network", doc["network_id"])
-        idrv = self._ipam.get((net or {}).get("ipam_driver", "default"))
-        for fam, pool_id in doc.get("pools", {}).items():
-            if idrv is not None and doc.get(fam):
-                idrv.release_address(pool_id, doc[fam].split("/")[0])
-        t.delete("epname", f"{doc['network_id']}/{doc['name']}")
-        t.delete("endpoint", doc["id"])
+    def _release_endpoint(self, doc: Doc) -> None:
+        """The driver's endpoint, the addresses, then the records (Docker's order); only
+        plugin errors of the driver are logged, as Docker does."""
+        net = self.store.get("network", doc["network_id"])
+        if net is not None and doc.get("driver_created"):
+            driver = self._driver_or_none(net["driver"])
+            if isinstance(driver, EndpointLifecycle):
+                driver.delete_endpoint(self.network_info(net), self.endpoint_info(doc))
+        if net is not None and doc.get("pools"):
+            idrv = self.ipam_driver(net.get("ipam_driver", "default"))
+            for fam, pool_id in doc["pools"].items():
+                if doc.get(fam):
+                    idrv.release_address(pool_id, doc[fam].split("/")[0])
+        with self.store.transaction() as t:
+            t.delete("epname", f"{doc['network_id']}/{doc['name']}")
+            t.delete("endpoint", doc["id"])
 
     # -- sandboxes -------------------------------------------------------
     def create_sandbox(self, key: str, *, name: str | None = None) -> Sandbox:
@@ -830,7 +914,7 @@ class Controller:
             with self.store.transaction() as t:
                 ep = t.get("endpoint", ep_id)
                 sb = t.get("sandbox", sb_id)
-                if ep is None:
+                if ep is None or ep["status"] in ("creating", "deleting"):
                     raise NotFound(f"endpoint {ep_id} not found")
                 if sb is None or sb["status"] != READY:
                     raise NotFound(f"sandbox {sb_id} not found")
@@ -874,11 +958,16 @@ class Controller:
         driver = self.driver(net["driver"])
         join, state = driver.join(self.network_info(net), self.endpoint_info(ep),
                                   sb["netns_path"], ep["ifname"])
-        ep["join"] = {"gateway4": join.gateway4, "gateway6": join.gateway6}
+        ep["join"] = {"gateway4": join.gateway4, "gateway6": join.gateway6,
+                      "routes": [[r.destination, r.route_type, r.next_hop]
+                                 for r in join.routes]}
+        if join.ifname:
+            ep["ifname"] = join.ifname
         ep["driver_state"] = state
         self.store.put("endpoint", ep["id"], ep)
         if ep["ifname"]:
             self._configure_sandbox(sb["id"], configure=ep)
+        driver.program_external_connectivity(self.network_info(net), self.endpoint_info(ep))
 
     def _gateway_candidates(self, sb_id: str, without: str | None = None
                             ) -> list[gateway.Candidate]:
@@ -926,6 +1015,8 @@ class Controller:
                         ip, plen = configure[fam].split("/")
                         links.add_address(link.index, ip, int(plen))
                 links.set(link.index, state="up")
+                for dst, kind, hop in (configure.get("join") or {}).get("routes", []):
+                    links.add_route(dst, oif=link.index, gateway=hop if kind == 0 else None)
                 faults.point("endpoint.join.configure")
             for version, route in changes.items():
                 if route is None:
@@ -1056,6 +1147,8 @@ class Controller:
         self._unpublish(ep)
         net = self._doc("network", ep["network_id"], "network")
         driver = self.driver(net["driver"])
+        if ep.get("join") is not None:
+            driver.revoke_external_connectivity(self.network_info(net), self.endpoint_info(ep))
         driver.leave(self.network_info(net), self.endpoint_info(ep))
         sb = self.store.get("sandbox", sb_id)
         if sb is not None and netns.is_netns(sb["netns_path"]):

@@ -1,7 +1,7 @@
 """The IPAM driver protocol and the built-in default driver, backed by the store.
 
 The protocol mirrors libnetwork's ipamapi (address spaces, request/release pool,
-request/release address) so remote IPAM plugins can implement it later. The
+request/release address); muslin.cnm.remote_ipam implements it over plugins. The
 default driver keeps pools and addresses as store documents and decides with the
 pure core (muslin.ipam); every call runs in one store transaction, nested in the
 caller's when there is one. Must not touch the kernel.
@@ -10,7 +10,7 @@ caller's when there is one. Must not touch the kernel.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from ipaddress import IPv6Network, ip_address, ip_network
 from typing import Protocol
 
@@ -28,13 +28,15 @@ class IpamDriver(Protocol):
     def default_address_spaces(self) -> tuple[str, str]: ...
 
     def request_pool(self, address_space: str, requested: ipam.IPAMPool | None, *,
-                     v6: bool, owner: str, avoid: Iterable[ipam.IPNetwork] = ()
-                     ) -> tuple[str, ipam.Pool]: ...
+                     v6: bool, owner: str, avoid: Iterable[ipam.IPNetwork] = (),
+                     options: Mapping[str, str] | None = None) -> tuple[str, ipam.Pool]: ...
 
-    def release_pool(self, pool_id: str) -> None: ...
+    def release_pool(self, pool_id: str, *, addresses: Sequence[str] = ()) -> None:
+        """Frees the pool; `addresses` (its gateway, aux addresses) are released first."""
+        ...
 
     def request_address(self, pool_id: str, requested: str | None, *,
-                        owner: str) -> str: ...
+                        owner: str, mac: str | None = None) -> str: ...
 
     def release_address(self, pool_id: str, address: str) -> None: ...
 
@@ -61,8 +63,8 @@ class DefaultIpam:
                 self._store.list("pool", address_space + "/")]
 
     def request_pool(self, address_space: str, requested: ipam.IPAMPool | None, *,
-                     v6: bool, owner: str, avoid: Iterable[ipam.IPNetwork] = ()
-                     ) -> tuple[str, ipam.Pool]:
+                     v6: bool, owner: str, avoid: Iterable[ipam.IPNetwork] = (),
+                     options: Mapping[str, str] | None = None) -> tuple[str, ipam.Pool]:
         if address_space not in (LOCAL_SPACE, GLOBAL_SPACE):
             raise InvalidParameter(
                 f"unknown address space {address_space!r}: expected {LOCAL_SPACE} or "
@@ -85,7 +87,7 @@ class DefaultIpam:
                                     "pool": pool.to_dict()})
         return pool_id, pool
 
-    def release_pool(self, pool_id: str) -> None:
+    def release_pool(self, pool_id: str, *, addresses: Sequence[str] = ()) -> None:
         with self._store.transaction() as t:
             for key in t.keys("address", pool_id + "|"):
                 t.delete("address", key)
@@ -97,7 +99,8 @@ class DefaultIpam:
             raise NotFound(f"pool {pool_id} not found")
         return ipam.Pool.from_dict(doc["pool"])
 
-    def request_address(self, pool_id: str, requested: str | None, *, owner: str) -> str:
+    def request_address(self, pool_id: str, requested: str | None, *, owner: str,
+                        mac: str | None = None) -> str:
         with self._store.transaction() as t:
             pool = self._pool(pool_id)
             allocated = {ip_address(k.split("|", 1)[1])

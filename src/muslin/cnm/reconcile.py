@@ -33,7 +33,7 @@ READY = "ready"
 def _firewall_rules(ctl: Controller, nets: list[Doc]) -> list[firewall.BridgeRules]:
     out = []
     for doc in nets:
-        driver = ctl._drivers.get(doc["driver"])
+        driver = ctl._driver_or_none(doc["driver"])
         if driver is not None:
             rules = driver.firewall_rules(ctl.network_info(doc))
             if rules is not None:
@@ -113,6 +113,13 @@ def reconcile(ctl: Controller) -> None:
         elif not netns.is_netns(doc["netns_path"]):
             log.info("reconcile: recreating the namespace of sandbox %s", doc["key"])
             ctl._make_netns(doc["netns_path"])
+    for ep in store.list("endpoint"):
+        if ep["status"] in ("creating", "deleting"):
+            log.info("reconcile: removing endpoint %s left %s", ep["name"], ep["status"])
+            try:
+                ctl._release_endpoint(ep)
+            except MuslinError as e:
+                log.warning("reconcile: could not remove endpoint %s: %s", ep["name"], e)
     sandboxes = {d["id"]: d for d in store.list("sandbox")}
     for ep in store.list("endpoint"):
         if ep["status"] in ("joining", "leaving") or (
@@ -127,7 +134,11 @@ def reconcile(ctl: Controller) -> None:
             ctl.host.call(lambda _l, _n: sysctl.set("net.ipv6.conf.all.forwarding", "1"))
     rebuilt_nets = set()
     for doc in nets:
-        driver = ctl.driver(doc["driver"])
+        driver = ctl._driver_or_none(doc["driver"])
+        if driver is None:
+            log.warning("reconcile: network %s: driver %s is not available", doc["name"],
+                        doc["driver"])
+            continue
         info = ctl.network_info(doc)
         if driver.check_network(info):
             log.info("reconcile: rebuilding network %s", doc["name"])
@@ -144,16 +155,18 @@ def reconcile(ctl: Controller) -> None:
         sb = sandboxes[ep["sandbox_id"]]
         net = store.get("network", ep["network_id"])
         assert net is not None
-        driver = ctl.driver(net["driver"])
+        driver = ctl._driver_or_none(net["driver"])
+        if driver is None:
+            continue
         diffs = driver.check_endpoint(ctl.network_info(net), ctl.endpoint_info(ep))
         if not diffs and ep["ifname"]:
             diffs = _sandbox_side_differences(ctl, ep, sb)
         if diffs:
             log.info("reconcile: rebuilding endpoint %s: %s", ep["name"], "; ".join(diffs))
-            driver.leave(ctl.network_info(net), ctl.endpoint_info(ep))
             try:
+                driver.leave(ctl.network_info(net), ctl.endpoint_info(ep))
                 ctl._plug(net, ep, sb)
-            except MuslinError as e:  # e.g. a macvlan parent gone: the rest still starts
+            except MuslinError as e:  # a macvlan parent or a remote plugin gone: the rest
                 log.error("reconcile: could not rebuild endpoint %s: %s", ep["name"], e)
     # 3. Marked kernel objects the state does not know.
     known_nets = {d["id"] for d in nets}
@@ -190,8 +203,7 @@ def _drop_network_endpoints(ctl: Controller, net: Doc) -> None:
     for ep in ctl._endpoint_docs(net["id"]):
         if ep.get("sandbox_id"):
             _undo_join(ctl, ep)
-        with ctl.store.transaction() as t:
-            ctl._release_endpoint(t, ep)
+        ctl._release_endpoint(ep)
 
 
 def _undo_join(ctl: Controller, ep: Doc) -> None:
@@ -253,7 +265,11 @@ def leaks(ctl: Controller) -> list[str]:
     sb_by_id = {d["id"]: d for d in sbs}
     # state -> kernel
     for d in ready:
-        out += ctl.driver(d["driver"]).check_network(ctl.network_info(d))
+        driver = ctl._driver_or_none(d["driver"])
+        if driver is None:
+            out.append(f"network {d['name']}: driver {d['driver']} is not available")
+            continue
+        out += driver.check_network(ctl.network_info(d))
     for ep in eps:
         if ep["status"] != "joined":
             continue
@@ -262,8 +278,9 @@ def leaks(ctl: Controller) -> list[str]:
         if net is None or sb is None:
             out.append(f"endpoint {ep['name']} refers to a missing network or sandbox")
             continue
-        out += ctl.driver(net["driver"]).check_endpoint(ctl.network_info(net),
-                                                        ctl.endpoint_info(ep))
+        driver = ctl._driver_or_none(net["driver"])
+        if driver is not None:
+            out += driver.check_endpoint(ctl.network_info(net), ctl.endpoint_info(ep))
         if netns.is_netns(sb["netns_path"]) and ep["ifname"]:
             out += _sandbox_side_differences(ctl, ep, sb)
     for sb in sbs:

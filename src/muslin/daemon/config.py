@@ -48,6 +48,12 @@ class DaemonConfig:
     log_driver: str = "json-file"
     log_opts: dict[str, str] = field(default_factory=dict)
     userland_proxy: bool = False
+    # remote drivers: where plugins are found (Docker's directories by default) and how
+    # long a call retries an unreachable plugin (Docker: 30 s)
+    plugin_sockets_dir: str = "/run/docker/plugins"
+    plugin_spec_dirs: list[str] = field(
+        default_factory=lambda: ["/etc/docker/plugins", "/usr/lib/docker/plugins"])
+    plugin_timeout: float = 30.0
     prefix: str | None = None
 
     @property
@@ -127,6 +133,13 @@ def _str_map(key: str, v: Any) -> dict[str, str]:
     raise InvalidParameter(f"invalid value for {key}: expected an object of strings")
 
 
+def _seconds(key: str, v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= 3600:
+        raise InvalidParameter(f"invalid value for {key}: {v!r}: seconds, more than 0 and "
+                               "at most 3600")
+    return float(v)
+
+
 def _hosts(key: str, v: Any) -> list[str]:
     hosts = _strs(key, v)
     for h in hosts:
@@ -160,6 +173,9 @@ KEYS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "log-driver": ("log_driver", _log_driver),
     "log-opts": ("log_opts", _str_map),
     "userland-proxy": ("userland_proxy", _bool),
+    "plugin-sockets-dir": ("plugin_sockets_dir", _str),
+    "plugin-spec-dirs": ("plugin_spec_dirs", _strs),
+    "plugin-timeout": ("plugin_timeout", _seconds),
 }
 RELOADABLE = ("log-level", "default-address-pools", "live-restore", "dns", "dns-search",
               "dns-opts", "log-driver", "log-opts")
@@ -198,6 +214,13 @@ def parser() -> argparse.ArgumentParser:
                    "containers without --dns (default /etc/resolv.conf)")
     p.add_argument("--log-driver")
     p.add_argument("--log-opt", dest="log_opts", action="append", metavar="KEY=VALUE")
+    p.add_argument("--plugin-sockets-dir", help="where plugin sockets are found "
+                   "(default /run/docker/plugins)")
+    p.add_argument("--plugin-spec-dir", dest="plugin_spec_dirs", action="append",
+                   help="where plugin .spec/.json files are found (repeatable; default "
+                   "/etc/docker/plugins and /usr/lib/docker/plugins)")
+    p.add_argument("--plugin-timeout", type=float, help="seconds a call retries an "
+                   "unreachable plugin (default 30)")
     p.add_argument("--prefix", help="name prefix of an isolated instance (tests)")
     return p
 

@@ -127,13 +127,16 @@ async def serve(cfg: configmod.DaemonConfig) -> None:
     from muslin.api.http import HttpServer
     from muslin.cnm import Controller
     from muslin.daemon.firewall_check import forward_drop_policies, warning
+    from muslin.plugins import PluginDirs, Plugins
 
     loop = asyncio.get_running_loop()
     ctl = await loop.run_in_executor(None, lambda: Controller(
         state_dir=cfg.data_root, run_dir=cfg.exec_root, prefix=cfg.prefix,
         bip=cfg.bip or None, default_address_pools=cfg.default_address_pools or None,
         ip_forward=cfg.ip_forward, iptables=cfg.iptables, mtu=cfg.mtu, icc=cfg.icc,
-        ip_masq=cfg.ip_masq))
+        ip_masq=cfg.ip_masq, plugins=Plugins(
+            PluginDirs(cfg.plugin_sockets_dir, tuple(cfg.plugin_spec_dirs)),
+            retry_timeout=cfg.plugin_timeout, call_timeout=cfg.plugin_timeout)))
     # an outside `nft flush ruleset` is noticed (netlink) and the table rebuilt
     await loop.run_in_executor(None, ctl.watch_firewall)
     warnings: list[str] = []

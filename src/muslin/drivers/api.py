@@ -9,7 +9,7 @@ and the state. Must not import muslin.cnm.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from muslin.firewall import BridgeRules
 
@@ -50,12 +50,25 @@ class EndpointInfo:
 
 
 @dataclass(frozen=True)
+class StaticRoute:
+    """A route a driver asks for in the sandbox (libnetwork's types.StaticRoute):
+    route_type 0 goes via next_hop, 1 is directly connected to the interface."""
+
+    destination: str
+    route_type: int = 0
+    next_hop: str | None = None
+
+
+@dataclass(frozen=True)
 class JoinInfo:
     """What a driver answers to a join: the routes the sandbox should get."""
 
     gateway4: str | None
     gateway6: str | None
     mtu: int = 0
+    ifname: str | None = None  # the interface's name when the driver chose another
+    routes: tuple[StaticRoute, ...] = ()
+    disable_gateway_service: bool = False
 
 
 class NetworkDriver(Protocol):
@@ -105,3 +118,17 @@ class NetworkDriver(Protocol):
     def check_endpoint(self, net: NetworkInfo, ep: EndpointInfo) -> list[str]:
         """Differences between a joined endpoint's host side and the kernel."""
         ...
+
+
+@runtime_checkable
+class EndpointLifecycle(Protocol):
+    """Drivers told of endpoints before any join (remote plugins: CreateEndpoint,
+    DeleteEndpoint); built-in drivers do their work at join and leave instead."""
+
+    def create_endpoint(self, net: NetworkInfo, ep: EndpointInfo, *,
+                        mac_requested: bool) -> dict[str, str]:
+        """After IPAM, before the endpoint is committed; returns what the driver chose
+        of "mac", "ipv4", "ipv6" (address/prefixlen)."""
+        ...
+
+    def delete_endpoint(self, net: NetworkInfo, ep: EndpointInfo) -> None: ...
