@@ -8,7 +8,8 @@ and adds no firewall rules. Join names the container side (SrcName) and the pref
 
     bridge_plugin.py --socket /run/docker/plugins/exbridge.sock [--state FILE]
 
-Option `example.bridge.name` names the bridge (default "exbr" + 8 id characters).
+Option `example.bridge.name` names the bridge (default "exbr" + 8 id characters);
+`example.gateway=false` makes Join name no gateway.
 Needs root and pyroute2.
 """
 
@@ -27,6 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from plugin_server import PluginFailure, State, serve
 
 BRIDGE_OPTION = "example.bridge.name"
+GATEWAY_OPTION = "example.gateway"
 
 
 class BridgeDriver:
@@ -60,7 +62,10 @@ class BridgeDriver:
                 ip, plen = gw.split("/")
                 ipr.addr("add", index=idx, address=ip, prefixlen=int(plen))
             ipr.link("set", index=idx, state="up")
-            self.nets[nid] = {"bridge": bridge, "gateways": gateways}
+            # example.gateway=false: Join names no gateway (the engine then provides
+            # outside connectivity itself, as Docker does with docker_gwbridge)
+            self.nets[nid] = {"bridge": bridge, "gateways": gateways,
+                              "announce_gateway": generic.get(GATEWAY_OPTION) != "false"}
             self.state.save()
         return {}
 
@@ -116,7 +121,7 @@ class BridgeDriver:
             idx = ipr.link_lookup(ifname=host)[0]
             ipr.link("set", index=idx, master=br, state="up")
         answer: dict[str, Any] = {"InterfaceName": {"SrcName": peer, "DstPrefix": "eth"}}
-        for gw in net["gateways"]:
+        for gw in net["gateways"] if net.get("announce_gateway", True) else []:
             key = "GatewayIPv6" if ":" in gw else "Gateway"
             answer.setdefault(key, gw.split("/")[0])
         return answer

@@ -16,6 +16,18 @@ from lab import Lab, LabHost, wait_until
 MUSLIND = os.path.join(os.path.dirname(sys.executable), "muslind")
 
 
+def socket_answers(path: str) -> bool:
+    """Whether something accepts connections on the unix socket at path."""
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 class UnixHTTPConnection(http.client.HTTPConnection):
     def __init__(self, path: str, timeout: float = 30) -> None:
         super().__init__("localhost", timeout=timeout)

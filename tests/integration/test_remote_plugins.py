@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -19,7 +18,7 @@ import muslin
 from muslin.plugins import PluginDirs, PluginError, Plugins
 from muslin.plugins.registry import NETWORK_DRIVER
 
-from daemon import Muslind
+from daemon import Muslind, socket_answers
 from lab import Lab, LabHost, wait_until
 from netcheck import pings
 
@@ -31,26 +30,13 @@ FAULTY = os.path.join(ROOT, "tests", "faulty_plugin.py")
 MUSLIN = os.path.join(os.path.dirname(sys.executable), "muslin")
 
 
-def _answers(path: str) -> bool:
-    s = socket.socket(socket.AF_UNIX)
-    try:
-        s.connect(path)
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
 def start_plugin(lab: Lab, host: LabHost, name: str, script: str, *args: str
                  ) -> subprocess.Popen[bytes]:
     """A plugin process in the lab host, its socket in the host's plugin dir."""
     sock = os.path.join(host.dir, "plugins", f"{name}.sock")
     proc = lab.spawn(host, [sys.executable, script, "--socket", sock, *args])
-    wait_until(lambda: _answers(sock), timeout=20, what=f"plugin {name} to listen")
+    wait_until(lambda: socket_answers(sock), timeout=20, what=f"plugin {name} to listen")
     return proc
-
-
 
 
 def cli(d: Muslind, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -66,7 +52,7 @@ def test_example_plugins_carry_containers(lab: Lab, lab_host: LabHost,
     start_plugin(lab, lab_host, "exipam", os.path.join(EXAMPLES, "ipam_plugin.py"),
                  "--pool", "10.77.0.0/24", "--first", "200")
     d = Muslind(lab, lab_host, {"plugin-sockets-dir": plugins, "plugin-spec-dirs": [],
-                                "plugin-timeout": 5}).start()
+                                "plugin-timeout": 20}).start()
     try:
         dns = ["--dns", stub_dns.address]
         cli(d, "network", "create", "-d", "exbridge", "--ipam-driver", "exipam", "-o",
@@ -124,7 +110,7 @@ def test_plugin_faults_leave_nothing_half_created(
     args = ["--state", os.path.join(lab_host.dir, "faulty.json"), "--faults", faults]
     proc = start_plugin(lab, lab_host, "faulty", FAULTY, *args)
     ctl = controller(plugins=Plugins(PluginDirs(os.path.join(lab_host.dir, "plugins"), ()),
-                                     retry_timeout=3, call_timeout=2))
+                                     retry_timeout=5, call_timeout=4))
     pool = [{"subnet": "10.88.0.0/24"}]
     # {"Err"} at CreateNetwork: no network, its pool free again
     set_faults(CreateNetwork="err")
@@ -173,3 +159,44 @@ def test_plugin_faults_leave_nothing_half_created(
     net.delete()
     assert ctl.leaks() == []
     assert not [p for p in ctl.store.list("pool") if p["subnet"].startswith("10.88.")]
+
+
+def test_no_gateway_gets_the_default_gateway_service(
+        lab: Lab, lab_host: LabHost, controller: Callable[..., muslin.Controller]) -> None:
+    """A driver naming no gateway: the sandbox joins docker_gwbridge too (libnetwork's
+    default gateway service), until another endpoint gives a gateway."""
+    start_plugin(lab, lab_host, "exbridge", os.path.join(EXAMPLES, "bridge_plugin.py"))
+    ctl = controller(plugins=Plugins(PluginDirs(os.path.join(lab_host.dir, "plugins"), ()),
+                                     retry_timeout=10, call_timeout=10))
+    net = ctl.create_network("nogw", driver="exbridge", ipam=[{"subnet": "10.66.0.0/24"}],
+                             options={"example.gateway": "false",
+                                      "example.bridge.name": "exnogw"})
+    sb = ctl.create_sandbox("s1")
+    ep = net.create_endpoint("s1")
+    ep.join(sb)
+
+    def members() -> dict[str, muslin.Endpoint]:
+        return {e.network.name: e for e in sb.endpoints()}
+
+    assert set(members()) == {"nogw", "docker_gwbridge"}
+    gw_net = ctl.network("docker_gwbridge")
+    assert gw_net.options["com.docker.network.bridge.enable_icc"] == "false"
+    assert gw_net.options["com.docker.network.bridge.enable_ip_masquerade"] == "true"
+    [gw] = gw_net.gateways
+    gw_if = members()["docker_gwbridge"].interface_name
+    assert f"default via {gw} dev {gw_if}" in lab.run(sb.netns_path, ["ip", "route"]).stdout
+    assert pings(lab, sb.netns_path, gw)
+    # a network with a gateway: the service's endpoint goes, and comes back after
+    br = ctl.create_network("withgw")
+    ep2 = br.create_endpoint("s1b")
+    ep2.join(sb)
+    assert set(members()) == {"nogw", "withgw"}
+    ep2.leave(sb)
+    ep2.delete()
+    assert set(members()) == {"nogw", "docker_gwbridge"}
+    assert ctl.leaks() == []
+    sb.delete()
+    assert ctl.leaks() == [] and gw_net.endpoints() == []
+    for n in (net, br, gw_net):
+        n.delete()
+    assert ctl.leaks() == []

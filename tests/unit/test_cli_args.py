@@ -231,7 +231,8 @@ Run 'muslin network COMMAND --help' for more information on a command.
         in root
     assert "  version     Show the muslin version information\n" \
         "  info        Display system-wide information\n\n" in root
-    assert "\n  network     Manage networks\n  system      Manage muslin\n" in root
+    assert "\n  network     Manage networks\n  plugin      Manage plugins\n" \
+        "  system      Manage muslin\n" in root
     assert "\nCommands:\n  attach      " in root
     assert "\n  events      Get real time events from the server\n" in root
     assert "\nGlobal Options:\n  -D, --debug         Enable debug mode\n" \

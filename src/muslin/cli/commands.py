@@ -417,6 +417,23 @@ VERSION = Command("version", "version [OPTIONS]", "Show the muslin version infor
 
 SYSTEM = Group("system", "Manage muslin", [EVENTS, INFO])
 
+PLUGIN = Group("plugin", "Manage plugins", [
+    Command("serve", "serve [OPTIONS]",
+            "Serve muslin's bridge driver to a Docker engine as a network plugin",
+            "muslin.cli.plugin:serve", args=(0, 0), flags=[
+                Flag("name", "string", "Plugin name: the socket NAME.sock, docker's -d NAME",
+                     default="muslin"),
+                Flag("driver", "string", "Built-in driver to serve", default="bridge"),
+                Flag("plugin-dir", "string", "Directory of plugin sockets",
+                     default="/run/docker/plugins"),
+                Flag("data-root", "string", "Where the plugin keeps its state",
+                     default="/var/lib/muslin-plugin"),
+                Flag("prefix", "string", "Name prefix of the plugin's kernel objects "
+                     "(nftables table muslin_PREFIX, link marks)", default="plugin"),
+                Flag("iptables", "bool", "Program the plugin's nftables table",
+                     default="true"),
+            ])])
+
 GLOBAL_FLAGS = (
     Flag("host", "string", "Daemon socket to connect to", short="H"),
     Flag("debug", "bool", "Enable debug mode", short="D"),
@@ -425,7 +442,8 @@ GLOBAL_FLAGS = (
 
 ROOT = Group("muslin", "Docker-style container networking for Linux",
              [ATTACH, CONTAINER, CREATE, EVENTS, EXEC, IMAGE, IMAGES, IMPORT, INFO, INSPECT,
-              KILL, LOAD, LOGS, NETWORK, PAUSE, PORT, PS, PULL, RENAME, RESTART, RM, RMI, RUN,
+              KILL, LOAD, LOGS, NETWORK, PAUSE, PLUGIN, PORT, PS, PULL, RENAME, RESTART, RM,
+              RMI, RUN,
               START, STOP, SYSTEM, TAG, UNPAUSE, VERSION, WAIT], flags=GLOBAL_FLAGS)
 
 # docker lists these under "Common Commands"

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from muslin import faults, firewall, ipam, lockfile, portmap
-from muslin.cnm import gateway
+from muslin.cnm import gateway, gwbridge
 from muslin.cnm.ipam_driver import DefaultIpam, IpamDriver
 from muslin.cnm.names import InstanceNames
 from muslin.cnm.remote_ipam import RemoteIpam
@@ -899,7 +899,7 @@ class Controller:
         with self._locked("sb:" + sb_id):
             doc = self._doc("sandbox", sb_id, "sandbox")
             for ep_id in list(doc["endpoints"]):
-                self._leave(ep_id, sb_id)
+                self._leave(ep_id, sb_id, default_gw=False)
                 self._delete_endpoint(ep_id)
             doc = self._doc("sandbox", sb_id, "sandbox")
             self._notify("sandbox-delete", None, doc)
@@ -945,6 +945,8 @@ class Controller:
                 faults.point("endpoint.join.commit")
                 ep["status"] = "joined"
                 self.store.put("endpoint", ep_id, ep)
+                if net["name"] != gwbridge.NETWORK:
+                    self._default_gw(sb_id)
             except BaseException as e:
                 try:
                     self._unplug(ep_id, sb_id)
@@ -960,7 +962,8 @@ class Controller:
                                   sb["netns_path"], ep["ifname"])
         ep["join"] = {"gateway4": join.gateway4, "gateway6": join.gateway6,
                       "routes": [[r.destination, r.route_type, r.next_hop]
-                                 for r in join.routes]}
+                                 for r in join.routes],
+                      "disable_gateway_service": join.disable_gateway_service}
         if join.ifname:
             ep["ifname"] = join.ifname
         ep["driver_state"] = state
@@ -1163,7 +1166,7 @@ class Controller:
                 sb["endpoints"].remove(ep_id)
                 t.put("sandbox", sb_id, sb)
 
-    def _leave(self, ep_id: str, sb_id: str) -> None:
+    def _leave(self, ep_id: str, sb_id: str, *, default_gw: bool = True) -> None:
         with self._locked("sb:" + sb_id):
             ep = self._doc("endpoint", ep_id, "endpoint")
             if ep["sandbox_id"] != sb_id:
@@ -1172,6 +1175,50 @@ class Controller:
             ep["status"] = "leaving"
             self.store.put("endpoint", ep_id, ep)
             self._unplug(ep_id, sb_id)
+            net = self.store.get("network", ep["network_id"]) or {}
+            if default_gw and net.get("name") != gwbridge.NETWORK:
+                try:
+                    self._default_gw(sb_id)
+                except MuslinError as e:
+                    log.warning("sandbox %s: default gateway endpoint: %s", sb_id[:12], e)
+
+    # -- the default gateway service (docker_gwbridge) ----------------------
+    def _default_gw(self, sb_id: str) -> None:
+        """As libnetwork: a sandbox whose endpoints give no gateway (a remote driver that
+        names none) is joined to docker_gwbridge too, for the outside; that endpoint
+        goes once another gives a gateway."""
+        with self.store.transaction() as t:
+            sb = t.get("sandbox", sb_id) or {"endpoints": []}
+            members = []
+            for ep_id in sb["endpoints"]:
+                doc = t.get("endpoint", ep_id)
+                if doc is not None:
+                    members.append((doc, t.get("network", doc["network_id"]) or {}))
+        need, gw_ep = gwbridge.needs_default_gw(members)
+        if need and gw_ep is None:
+            key = str(sb.get("key") or "")
+            suffix = key[:12] if _NAME.fullmatch(key[:12] or "-") else sb_id[:12]
+            endpoint = self._gw_network().create_endpoint("gateway_" + suffix)
+            try:
+                self._join(endpoint.id, sb_id, 0)
+            except BaseException:
+                endpoint.delete()
+                raise
+        elif not need and gw_ep is not None:
+            self._leave(gw_ep, sb_id, default_gw=False)
+            self._delete_endpoint(gw_ep)
+
+    def _gw_network(self) -> Network:
+        try:
+            return self.network(gwbridge.NETWORK)
+        except NotFound:
+            pass
+        device = f"{self.names.prefix}gw" if self.names.prefix else gwbridge.NETWORK
+        try:
+            return self.create_network(gwbridge.NETWORK, "bridge", options={
+                OPT_NAME: device, OPT_ICC: "false", OPT_MASQ: "true"})
+        except Conflict:
+            return self.network(gwbridge.NETWORK)
 
 
 def _addresses(ep: Doc) -> tuple[str | None, str | None]:

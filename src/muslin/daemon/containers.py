@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from muslin.cnm import Controller
+from muslin.cnm import Controller, gwbridge
 from muslin.containers import etcfiles
 from muslin.containers.runtime import Runtime, new_id
 from muslin.containers.spec import ContainerSpec
@@ -502,7 +502,9 @@ class ContainerManager:
         if not doc.get("sandbox_id"):
             return []
         with contextlib.suppress(NotFound):
-            return [(ep, ep.network) for ep in self.ctl.sandbox(doc["sandbox_id"]).endpoints()]
+            # as Docker, the default gateway service's endpoint is not the container's
+            return [(ep, net) for ep in self.ctl.sandbox(doc["sandbox_id"]).endpoints()
+                    if (net := ep.network).name != gwbridge.NETWORK]
         return []
 
     def ports_of(self, doc: Doc) -> list[PortBinding]:

@@ -68,7 +68,10 @@ class JoinInfo:
     mtu: int = 0
     ifname: str | None = None  # the interface's name when the driver chose another
     routes: tuple[StaticRoute, ...] = ()
-    disable_gateway_service: bool = False
+    # libnetwork's default gateway service (docker_gwbridge) is only for drivers that
+    # ask for it (remote plugins answer DisableGatewayService; overlay); built-in
+    # drivers give their own gateway or none on purpose, as Docker's macvlan does
+    disable_gateway_service: bool = True
 
 
 class NetworkDriver(Protocol):
