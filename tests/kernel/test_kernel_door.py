@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import os
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -512,3 +514,30 @@ def test_lookup_cost_does_not_grow_with_links(lab: Lab, lab_host: LabHost) -> No
           f"{count} links: get first {m['first'] * 1e6:.0f} us, last {m['last'] * 1e6:.0f} us, "
           f"missing {m['missing'] * 1e6:.0f} us, by index {m['by_index'] * 1e6:.0f} us; "
           f"a full dump {m['dump'] * 1e3:.1f} ms")
+
+
+_PAST_FD_SETSIZE = """
+import os, resource
+from muslin.kernel.nft import Nft
+Nft().close()  # the first context: muslind makes its own at start, descriptors low
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1400), hard))
+held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+for i in range(20):
+    nft = Nft()
+    nft.run([{"add": {"table": {"family": "inet", "name": f"past{i}"}}}])
+    nft.close()
+    held.append(os.open(os.devnull, os.O_RDONLY))  # as a new container's pipe would
+print("ok", len(Nft().table_names()))
+"""
+
+
+def test_nft_batches_past_fd_setsize_do_not_abort_the_process() -> None:
+    """libnftables select()s on its netlink socket: numbered past 1023, glibc aborts the
+    process (muslind died so at ~200 containers). Run in a child, in a namespace of its
+    own (`unshare --net`, gone with it), so a regression fails this test only."""
+    require_tools("unshare")
+    r = subprocess.run(["unshare", "--net", sys.executable, "-c", _PAST_FD_SETSIZE],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-500:]
+    assert r.stdout.split() == ["ok", "20"]

@@ -4,12 +4,24 @@ Each `run` is one batch, which the kernel applies atomically: all of it or none.
 A refused batch raises KernelError carrying libnftables' own error text. A context
 talks to the namespace of the thread that made it; use it only on that thread.
 Must not build rules: muslin.firewall plans them as data.
+
+libnftables waits for a batch's answer with select(2) on the netlink socket it opens in
+nft_ctx_new: numbered 1024 (FD_SETSIZE) or above, glibc aborts the whole process ("bit
+out of range 0 - FD_SETSIZE on fd_set"), as muslind did at its ~200th container (each
+sandbox's resolver makes a context once its descriptors are past 1023). So a few
+descriptors below 1024 are held from the first use on, two of them are let go just
+before each nft_ctx_new (one for the socket, one for a thread opening a descriptor at
+that moment): the kernel gives the socket the lowest free number; closing a context
+takes its socket's number back at once, before the daemon's other threads (pipes,
+pidfds, sockets of new containers) would.
 """
 
 from __future__ import annotations
 
 import ctypes
 import json
+import os
+import threading
 from typing import Any
 
 from muslin.errors import KernelError, MissingKernelFeature
@@ -18,6 +30,34 @@ NFT_CTX_OUTPUT_HANDLE = 1 << 3
 NFT_CTX_OUTPUT_JSON = 1 << 4
 
 _lib: ctypes.CDLL | None = None
+FD_SETSIZE = 1024
+_SPARES = 8
+_spares: list[int] = []
+_spares_lock = threading.Lock()
+
+
+def _hold_spares() -> None:
+    """Tops the held low descriptors up to _SPARES (those the kernel still numbers
+    below FD_SETSIZE). Call with _spares_lock held."""
+    while len(_spares) < _SPARES:
+        fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        if fd >= FD_SETSIZE:
+            os.close(fd)
+            return
+        _spares.append(fd)
+
+
+def _new_context(lib: ctypes.CDLL) -> int | None:
+    """nft_ctx_new with two low descriptor numbers free for its socket."""
+    with _spares_lock:
+        for fd in _spares[:2]:
+            os.close(fd)
+        del _spares[:2]
+        try:
+            ctx: int | None = lib.nft_ctx_new(0)
+        finally:
+            _hold_spares()
+    return ctx
 
 
 def _load() -> ctypes.CDLL:
@@ -41,6 +81,8 @@ def _load() -> ctypes.CDLL:
         lib.nft_ctx_get_error_buffer.argtypes = [ctypes.c_void_p]
         lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
         lib.nft_run_cmd_from_buffer.restype = ctypes.c_int
+        with _spares_lock:
+            _hold_spares()
         _lib = lib
     return _lib
 
@@ -50,7 +92,7 @@ class Nft:
 
     def __init__(self) -> None:
         self._lib = _load()
-        ctx = self._lib.nft_ctx_new(0)
+        ctx = _new_context(self._lib)
         if not ctx:
             raise KernelError("nft_ctx_new failed")
         self._ctx: int | None = ctx
@@ -60,8 +102,10 @@ class Nft:
 
     def close(self) -> None:
         if self._ctx:
-            self._lib.nft_ctx_free(self._ctx)
-            self._ctx = None
+            with _spares_lock:  # the socket's low number back to the spares at once,
+                self._lib.nft_ctx_free(self._ctx)  # before another thread's open takes it
+                self._ctx = None
+                _hold_spares()
 
     def _cmd(self, text: str) -> Any:
         assert self._ctx, "nft context closed"
