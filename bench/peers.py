@@ -70,7 +70,8 @@ class Cmd:
 
     def check(self) -> Cmd:
         if self.rc != 0:
-            msg = (self.err.strip() or self.out.strip() or f"exit {self.rc}").splitlines()
+            msg = [ln for ln in (self.err.strip() or self.out.strip()).splitlines()
+                   if ln.strip() and not ln.startswith("Run '")] or [f"exit {self.rc}"]
             if self.rc == 124 and msg[-1].startswith("timed out"):
                 raise PeerError(f"`{self.shown()}` {msg[-1]}")
             raise PeerError(f"`{self.shown()}` exit {self.rc}: {msg[-1][:300]}")

@@ -38,3 +38,11 @@ def test_muslin_prefix_is_a_valid_instance_prefix() -> None:
     p = muslin_prefix("1128-082600")
     assert p == "mb082600"
     assert p[0].isalpha() and p.isalnum() and p.islower() and len(p) <= 8
+
+
+def test_check_names_the_error_not_the_cli_help_hint() -> None:
+    run = Cmd(["docker", "run", "-d", "busybox"], 125, "",
+              "docker: Error response from daemon: boom.\nRun 'docker run --help' for more "
+              "information\n", 5.0)
+    with pytest.raises(PeerError, match=r"exit 125: docker: Error response from daemon: boom"):
+        run.check()
