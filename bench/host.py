@@ -16,7 +16,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -429,7 +429,8 @@ def _list_diff(name: str, a: list[str], b: list[str]) -> list[str]:
     return out
 
 
-def diff_states(before: RootState, after: RootState) -> tuple[list[str], list[str]]:
+def diff_states(before: RootState, after: RootState,
+                own: Collection[str] | None = None) -> tuple[list[str], list[str]]:
     """(differences that fail the check, differences that are only worth a note).
 
     Fails: links, `ip netns list`, nft ruleset, iptables rules, the sysctls, mounts under
@@ -461,7 +462,7 @@ def diff_states(before: RootState, after: RootState) -> tuple[list[str], list[st
         others_notes = []
     fails += _list_diff("mount", before.bench_mounts, after.bench_mounts)
     for line in _list_diff("cgroup", before.cgroups, after.cgroups):
-        (fails if _peer_cgroup(line.split(" ", 2)[2]) else others).append(line)
+        (fails if _peer_cgroup(line.split(" ", 2)[2], own) else others).append(line)
     notes = _mount_notes(before.other_mounts, after.other_mounts)
     by_name: dict[str, set[str]] = {}
     for c in others:  # "cgroup: + memory/name": one note per name, not per hierarchy
@@ -480,12 +481,14 @@ PEER_CGROUPS = ("docker", "libpod_parent", "machine.slice", "system.slice", "pod
                 "containerd", "muslin")
 
 
-def _peer_cgroup(entry: str) -> bool:
+def _peer_cgroup(entry: str, own: Collection[str] | None = None) -> bool:
     """True for 'hierarchy/name' entries the bench or a peer could have made (a run's
-    muslind takes the instance prefix `mb` + six digits)."""
+    muslind takes the instance prefix `mb` + six digits); with own (this run's names),
+    another bench run's cgroups (one going on beside this one) are not this run's."""
     name = entry.split("/", 1)[-1]
-    return (name.startswith("muslin-bench") or name in PEER_CGROUPS
-            or re.fullmatch(r"mb\d{6}", name) is not None)
+    if name.startswith("muslin-bench") or re.fullmatch(r"mb\d{6}", name) is not None:
+        return own is None or name in own
+    return name in PEER_CGROUPS
 
 
 def _mount_notes(before: list[str], after: list[str]) -> list[str]:

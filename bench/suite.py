@@ -206,7 +206,8 @@ def _restore(run_dir: Path, before: host.RootState) -> dict[str, Any]:
     if restored:
         notes.append("restored sysctls: " + "; ".join(restored))
     after = host.snapshot()
-    fails, more_notes = host.diff_states(before, after)
+    fails, more_notes = host.diff_states(
+        before, after, own={f"muslin-bench-{run_dir.name}", muslin_prefix(run_dir.name)})
     # the cgroup check: a run's own cgroup (removed above) is the only one it makes
     return {"unchanged": not fails and not problems, "differences": fails + problems,
             "problems": problems, "checked": host.CHECKED, "notes": notes + more_notes}

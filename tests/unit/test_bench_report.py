@@ -252,3 +252,13 @@ def test_merge_cells_takes_one_peers_cells_marked_with_a_note() -> None:
     assert base["figures"][1]["results"]["muslin"]["status"].startswith("failed")
     with pytest.raises(ValueError, match="no muslin cells"):
         merge_cells(base, other, "muslin", ["nothing"], "")
+
+
+def test_another_bench_runs_cgroups_are_noted_not_failed() -> None:
+    before = RootState(cgroups=["memory/a"])
+    after = RootState(cgroups=["memory/a", "memory/mb095204", "memory/muslin-bench-r2",
+                               "memory/mb091308", "memory/docker"])
+    fails, notes = diff_states(before, after, own={"mb091308", "muslin-bench-r1"})
+    assert fails == ["cgroup: + memory/mb091308", "cgroup: + memory/docker"]
+    assert notes == ["cgroups of other work changed meanwhile (not the bench's): "
+                     "+mb095204, +muslin-bench-r2"]
