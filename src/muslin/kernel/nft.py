@@ -8,12 +8,13 @@ Must not build rules: muslin.firewall plans them as data.
 libnftables waits for a batch's answer with select(2) on the netlink socket it opens in
 nft_ctx_new: numbered 1024 (FD_SETSIZE) or above, glibc aborts the whole process ("bit
 out of range 0 - FD_SETSIZE on fd_set"), as muslind did at its ~200th container (each
-sandbox's resolver makes a context once its descriptors are past 1023). So a few
+sandbox's resolver makes a context once its descriptors are past 1023). So some
 descriptors below 1024 are held from the first use on, two of them are let go just
 before each nft_ctx_new (one for the socket, one for a thread opening a descriptor at
-that moment): the kernel gives the socket the lowest free number; closing a context
-takes its socket's number back at once, before the daemon's other threads (pipes,
-pidfds, sockets of new containers) would.
+that moment): the kernel gives the socket the lowest free number, which is checked (a
+context whose socket landed higher is made again); closing a context takes its socket's
+number back at once, before the daemon's other threads (pipes, pidfds, sockets of new
+containers) would.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import socket
 import threading
 from typing import Any
 
@@ -31,7 +33,8 @@ NFT_CTX_OUTPUT_JSON = 1 << 4
 
 _lib: ctypes.CDLL | None = None
 FD_SETSIZE = 1024
-_SPARES = 8
+_SPARES = 32
+NETLINK_NETFILTER = 12
 _spares: list[int] = []
 _spares_lock = threading.Lock()
 
@@ -47,17 +50,36 @@ def _hold_spares() -> None:
         _spares.append(fd)
 
 
+def _is_nft_socket(fd: int) -> bool:
+    """True when fd is a NETLINK_NETFILTER socket (a context's, made under our lock)."""
+    try:
+        sock = socket.socket(fileno=os.dup(fd))
+    except OSError:
+        return False
+    with sock:
+        return sock.family == socket.AF_NETLINK and sock.proto == NETLINK_NETFILTER
+
+
 def _new_context(lib: ctypes.CDLL) -> int | None:
-    """nft_ctx_new with two low descriptor numbers free for its socket."""
+    """nft_ctx_new with two low descriptor numbers free for its socket; a context whose
+    socket still landed higher (other threads took both numbers) is freed and made
+    again, and when no low number is left a KernelError says so (never glibc's abort)."""
     with _spares_lock:
-        for fd in _spares[:2]:
-            os.close(fd)
-        del _spares[:2]
-        try:
+        while True:
+            freed = _spares[:2]
+            del _spares[:2]
+            for fd in freed:
+                os.close(fd)
             ctx: int | None = lib.nft_ctx_new(0)
-        finally:
+            low = not freed or any(_is_nft_socket(fd) for fd in freed)
             _hold_spares()
-    return ctx
+            if not ctx or low:
+                return ctx
+            lib.nft_ctx_free(ctx)
+            if not _spares:
+                raise KernelError(
+                    f"no descriptor below {FD_SETSIZE} is free for an nftables socket "
+                    "(libnftables select()s on it); too many descriptors are open")
 
 
 def _load() -> ctypes.CDLL:
