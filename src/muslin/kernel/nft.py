@@ -36,7 +36,7 @@ FD_SETSIZE = 1024
 _SPARES = 32
 NETLINK_NETFILTER = 12
 _spares: list[int] = []
-_spares_lock = threading.Lock()
+_spares_lock = threading.RLock()
 
 
 def _hold_spares() -> None:
@@ -53,8 +53,13 @@ def _hold_spares() -> None:
 def _is_nft_socket(fd: int) -> bool:
     """True when fd is a NETLINK_NETFILTER socket (a context's, made under our lock)."""
     try:
-        sock = socket.socket(fileno=os.dup(fd))
+        dup = os.dup(fd)
     except OSError:
+        return False
+    try:
+        sock = socket.socket(fileno=dup)
+    except OSError:
+        os.close(dup)
         return False
     with sock:
         return sock.family == socket.AF_NETLINK and sock.proto == NETLINK_NETFILTER
@@ -65,7 +70,7 @@ def _new_context(lib: ctypes.CDLL) -> int | None:
     socket still landed higher (other threads took both numbers) is freed and made
     again, and when no low number is left a KernelError says so (never glibc's abort)."""
     with _spares_lock:
-        while True:
+        for _attempt in range(4):
             freed = _spares[:2]
             del _spares[:2]
             for fd in freed:
@@ -77,9 +82,10 @@ def _new_context(lib: ctypes.CDLL) -> int | None:
                 return ctx
             lib.nft_ctx_free(ctx)
             if not _spares:
-                raise KernelError(
-                    f"no descriptor below {FD_SETSIZE} is free for an nftables socket "
-                    "(libnftables select()s on it); too many descriptors are open")
+                break
+        raise KernelError(
+            f"no descriptor below {FD_SETSIZE} is free for an nftables socket "
+            "(libnftables select()s on it); too many descriptors are open")
 
 
 def _load() -> ctypes.CDLL:
