@@ -75,8 +75,13 @@ def _new_context(lib: ctypes.CDLL) -> int | None:
             del _spares[:2]
             for fd in freed:
                 os.close(fd)
+            # The socket takes the lowest free number: one of the freed spares, or a lower
+            # hole some other descriptor left (the probe finds it). Either is low enough.
+            probe = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            os.close(probe)
+            landing = {probe, *freed} if probe < FD_SETSIZE else set(freed)
             ctx: int | None = lib.nft_ctx_new(0)
-            low = not freed or any(_is_nft_socket(fd) for fd in freed)
+            low = not freed or any(_is_nft_socket(fd) for fd in landing)
             _hold_spares()
             if not ctx or low:
                 return ctx
