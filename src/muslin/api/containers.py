@@ -109,7 +109,8 @@ def inspect_doc(mgr: ContainerManager, doc: Doc) -> Doc:
         "Path": argv[0] if argv else "", "Args": argv[1:], "State": state,
         "Image": doc["image_id"], "ResolvConfPath": info.resolv_conf_path,
         "HostnamePath": info.hostname_path, "HostsPath": info.hosts_path,
-        "LogPath": info.log_path, "Name": "/" + doc["name"],
+        "LogPath": mgr.logs.log_path(doc) if mgr.logs is not None else info.log_path,
+        "Name": "/" + doc["name"],
         "RestartCount": doc.get("restart_count", 0), "Driver": "overlay",
         "Platform": "linux", "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
         "ExecIDs": None,
@@ -312,9 +313,11 @@ def register(router: Router, engine: Engine, mgr: ContainerManager) -> None:
         since = float(req.arg("since") or 0) or None
         until = float(req.arg("until") or 0) or None
         follow = req.flag("follow")
-        entries = mgr.runtime.logs(doc["id"], since=since, until=until, tail=tail,
-                                   timestamps=req.flag("timestamps"), follow=follow,
-                                   stdout=req.flag("stdout"), stderr=req.flag("stderr"))
+        reader = mgr.logs.read if mgr.logs is not None else \
+            (lambda d, **kw: mgr.runtime.logs(d["id"], **kw))
+        entries = await engine.call(lambda: reader(
+            doc, since=since, until=until, tail=tail, timestamps=req.flag("timestamps"),
+            follow=follow, stdout=req.flag("stdout"), stderr=req.flag("stderr")))
         pump = _Pump(asyncio.get_running_loop())
         def produce(put: Callable[[str, bytes], None]) -> None:
             for e in entries:

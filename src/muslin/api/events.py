@@ -7,11 +7,13 @@ not know HTTP.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from typing import Any
 
 Event = dict[str, Any]
+log = logging.getLogger("muslin.events")
 
 
 class EventBus:
@@ -29,6 +31,12 @@ class EventBus:
             "scope": scope, "time": now // 1_000_000_000, "timeNano": now,
         }
         self._history.append(event)
+        if log.isEnabledFor(logging.DEBUG):
+            ids = {kind: actor_id} if kind in ("container", "network") else {}
+            if attributes.get("container"):
+                ids["container"] = attributes["container"]
+            log.debug("event %s %s %s", kind, action,
+                      " ".join(f"{k}={v}" for k, v in sorted(attributes.items())), extra=ids)
         for q in self._subscribers:
             q.put_nowait(event)
 

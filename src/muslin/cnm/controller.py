@@ -204,6 +204,7 @@ class Endpoint:
 
     def join(self, sb: Sandbox, *, gw_priority: int = 0) -> None:
         self._ctl._join(self.id, sb.id, gw_priority)
+        self._trace("joined", sb)
 
     def publish(self, bindings: Sequence[PortBinding]) -> list[PortBinding]:
         """Publishes ports of this joined endpoint on the host (kernel DNAT); returns the
@@ -216,6 +217,16 @@ class Endpoint:
 
     def leave(self, sb: Sandbox) -> None:
         self._ctl._leave(self.id, sb.id)
+        self._trace("left", sb)
+
+    def _trace(self, what: str, sb: Sandbox) -> None:
+        """A debug line naming the network, endpoint and container (the sandbox's key)."""
+        if log.isEnabledFor(logging.DEBUG):
+            doc = self._doc()
+            log.debug("endpoint %s %s sandbox %s (%s)", doc["name"], what, sb.id[:12],
+                      doc.get("ipv4") or doc.get("ipv6") or "no address",
+                      extra={"network": doc["network_id"], "endpoint": self.id,
+                             "container": sb.key, "sandbox": sb.id})
 
     def delete(self) -> None:
         self._ctl._delete_endpoint(self.id)

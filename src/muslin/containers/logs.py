@@ -113,6 +113,19 @@ def _tail_offset(path: str, n: int) -> int:
         return 0
 
 
+def decode_k8s(buf: bytes) -> tuple[list[LogEntry], int]:
+    """The entries of the whole k8s-file records at the start of buf, and the bytes
+    they use (a partial record keeps no newline)."""
+    out: list[LogEntry] = []
+    end = buf.rfind(b"\n") + 1
+    for line in buf[:max(end - 1, 0)].split(b"\n") if end else ():
+        rec = parse_line(line)
+        if rec is not None:
+            stream, t, partial, content = rec
+            out.append(LogEntry(stream, t, content if partial else content + b"\n"))
+    return out, end
+
+
 def read(path: str, *, since: int | None = None, until: int | None = None,
          tail: int | None = None, stdout: bool = True, stderr: bool = True,
          follow: bool = False, running: Callable[[], bool] | None = None,
@@ -122,17 +135,34 @@ def read(path: str, *, since: int | None = None, until: int | None = None,
     (None: all). With follow, waits for more while `running()` says the writer lives,
     and ends once it is gone and the file is drained. A file replaced by conmon's
     size rotation is reopened from its start."""
+    try:
+        offset = _tail_offset(path, tail) if tail is not None else 0
+    except FileNotFoundError:
+        offset = 0
+    return follow_file(path, offset, decode_k8s, selector(since, until, stdout, stderr),
+                       until=until, follow=follow, running=running, poll=poll)
+
+
+def selector(since: int | None, until: int | None, stdout: bool, stderr: bool
+             ) -> Callable[[LogEntry], bool]:
+    """Docker's filter of `logs`: the streams asked for, since <= time < until."""
     def wanted(e: LogEntry) -> bool:
         if (e.stream == "stdout" and not stdout) or (e.stream == "stderr" and not stderr):
             return False
         if since is not None and e.time < since:
             return False
         return not (until is not None and e.time >= until)
+    return wanted
 
-    try:
-        offset = _tail_offset(path, tail) if tail is not None else 0
-    except FileNotFoundError:
-        offset = 0
+
+def follow_file(path: str, offset: int, decode: Callable[[bytes], tuple[list[LogEntry], int]],
+                wanted: Callable[[LogEntry], bool], *, until: int | None, follow: bool,
+                running: Callable[[], bool] | None, poll: float = 0.05
+                ) -> Iterator[LogEntry]:
+    """The entries of a log file from offset (records cut by `decode`), then, with
+    follow, more as they are written while `running()`; a file replaced by a rotation
+    is drained, then the new one read from its start. Ends at the first entry at or
+    after until (the file is in time order)."""
     fh = None
     inode = None
     rest = b""
@@ -148,22 +178,16 @@ def read(path: str, *, since: int | None = None, until: int | None = None,
             chunk = fh.read(_BLOCK) if fh is not None else b""
             if chunk:
                 data = rest + chunk
-                lines = data.split(b"\n")
-                rest = lines.pop()
-                for line in lines:
-                    rec = parse_line(line)
-                    if rec is None:
-                        continue
-                    stream, t, partial, content = rec
-                    e = LogEntry(stream, t, content if partial else content + b"\n")
+                entries, used = decode(data)
+                rest = data[used:]
+                for e in entries:
                     if until is not None and e.time >= until:
-                        return  # the log is in time order: nothing later is wanted
+                        return
                     if wanted(e):
                         yield e
                 continue
-            # at the end of the file
             if not follow:
-                break
+                return
             alive = running() if running is not None else False
             try:
                 st = os.stat(path)
@@ -171,6 +195,9 @@ def read(path: str, *, since: int | None = None, until: int | None = None,
             except FileNotFoundError:
                 replaced = False
             if replaced and fh is not None:
+                if fh.read(1):  # written before the rotation: read it first
+                    fh.seek(-1, os.SEEK_CUR)
+                    continue
                 fh.close()
                 fh, offset, rest = None, 0, b""
                 continue
@@ -181,7 +208,7 @@ def read(path: str, *, since: int | None = None, until: int | None = None,
                     if more:
                         fh.seek(-len(more), os.SEEK_CUR)
                         continue
-                break
+                return
             time.sleep(poll)
     finally:
         if fh is not None:

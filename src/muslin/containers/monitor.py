@@ -337,6 +337,22 @@ def resize(bundle: str, height: int, width: int) -> None:
         os.close(fd)
 
 
+def reopen_log(bundle: str) -> bool:
+    """Asks conmon to start a new log file (its ctl fifo, message 2: conmon renames a
+    fresh file over the log path). False when no conmon listens."""
+    try:
+        fd = os.open(os.path.join(bundle, "ctl"), os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        os.write(fd, b"2 0 0\n")
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
 def signal_name(sig: int) -> str:
     try:
         return signal.Signals(sig).name

@@ -309,6 +309,15 @@ class Runtime:
         return sorted(d for d in os.listdir(self.root) if _HEX64.fullmatch(d)
                       and os.path.exists(os.path.join(self.root, d, "container.json")))
 
+    def container_dir(self, cid: str) -> str:
+        """The directory of the container's files (its log spool `ctr.log` among them)."""
+        return self._dir(cid)
+
+    def monitor_alive(self, cid: str) -> bool:
+        """True while the container's conmon lives (it may still write its log)."""
+        pid, start = self._conmon(cid)
+        return monitor.alive(pid, start)
+
     def _conmon(self, cid: str) -> tuple[int | None, int | None]:
         raw = _read(os.path.join(self._dir(cid), "conmon.json"))
         if not raw:

@@ -293,7 +293,18 @@ def load(argv: Sequence[str] | None = None) -> DaemonConfig:
     for key, value in {**file_values, **flags}.items():
         attr, check = KEYS[key]
         setattr(cfg, attr, check(key, value))
+    _check_log_opts(cfg.log_driver, cfg.log_opts)
     return cfg
+
+
+def _check_log_opts(driver: str, opts: dict[str, str]) -> None:
+    """The daemon's default log driver and options, validated as a container's."""
+    from muslin.logdrivers import options
+
+    try:
+        options.parse(driver, opts)
+    except InvalidParameter as e:
+        raise InvalidParameter(f"invalid value for log-opts: {e}") from None
 
 
 def reload_values(cfg: DaemonConfig) -> dict[str, Any]:
@@ -308,4 +319,5 @@ def reload_values(cfg: DaemonConfig) -> dict[str, Any]:
         attr, check = KEYS[key]
         if key in RELOADABLE:
             out[attr] = check(key, value)
+    _check_log_opts(out.get("log_driver", "json-file"), out.get("log_opts", {}))
     return out

@@ -89,6 +89,7 @@ class ContainerManager:
         self._locks: dict[str, threading.RLock] = {}
         self._mutex = threading.Lock()
         self._pending_attach: dict[str, list[Callable[[Any], None]]] = {}
+        self.logs: Any = None  # muslin.logdrivers.service.LogService, set by the daemon
 
     # -- records -----------------------------------------------------------------------
     def _lock(self, cid: str) -> threading.RLock:
@@ -140,6 +141,8 @@ class ContainerManager:
             ports += publish_all(ports, config.get("ExposedPorts"),
                                  image.container_config.get("ExposedPorts"))
         links = parse_links(host_config.get("Links"))
+        if self.logs is not None:
+            host_config["LogConfig"] = self.logs.resolve(host_config.get("LogConfig"))
         with self._mutex:
             for d in self.records():
                 if d["name"] == name:
@@ -352,6 +355,8 @@ class ContainerManager:
                 raise
             for w in waiters:
                 w(attachment)
+            if self.logs is not None:
+                self.logs.follow(doc)
         self._on_event("start", cid, {"name": doc["name"]})
         threading.Thread(target=self._watch, args=(cid,), daemon=True,
                          name=f"muslin-watch-{cid[:12]}").start()
@@ -410,6 +415,8 @@ class ContainerManager:
                 raise Conflict(f"cannot remove container \"/{doc['name']}\": container is "
                                "running: stop the container before removing or force remove")
             self._disconnect_all(doc)
+            if self.logs is not None:
+                self.logs.forget(cid)
             self.runtime.delete(cid, force=True)
             self._forget(doc)
         self._on_event("destroy", cid, {"name": doc["name"]})

@@ -24,15 +24,24 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING
            "error": logging.ERROR, "fatal": logging.CRITICAL}
 
 
+ID_FIELDS = ("network", "endpoint", "container", "sandbox")
+
+
 class _Formatter(logging.Formatter):
-    """Docker's logrus text format: time="..." level=info msg="..." component=..."""
+    """Docker's logrus text format: time="..." level=info msg="..." component=...,
+    then the ids a line is about (network=, endpoint=, container=, sandbox=: pass them
+    as `extra={...}`), so one container's life can be followed with grep."""
 
     def format(self, record: logging.LogRecord) -> str:
         level = {"WARNING": "warning", "CRITICAL": "fatal"}.get(record.levelname,
                                                                  record.levelname.lower())
-        msg = record.getMessage().replace('"', '\\"')
-        line = (f'time="{self.formatTime(record, "%Y-%m-%dT%H:%M:%S")}" level={level} '
-                f'msg="{msg}" component={record.name}')
+        msg = record.getMessage().replace("\\", "\\\\").replace('"', '\\"')
+        stamp = self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}"
+        line = f'time="{stamp}" level={level} msg="{msg}" component={record.name}'
+        for name in ID_FIELDS:
+            value = getattr(record, name, None)
+            if value:
+                line += f" {name}={value}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
@@ -109,6 +118,10 @@ async def _containers_and_dns(cfg: configmod.DaemonConfig, ctl: Any,
                                       daemon_dns_opts=cfg.dns_opts,
                                       resolv_conf=cfg.resolv_conf)
         await loop.run_in_executor(None, runtime.adopt)
+        from muslin.logdrivers.service import LogService
+
+        containers.logs = LogService(runtime, lambda: (cfg.log_driver, cfg.log_opts))
+        await loop.run_in_executor(None, containers.logs.resume, containers.records())
     except MuslinError as e:
         log.warning("containers are unavailable: %s", e)
     try:
@@ -187,6 +200,8 @@ async def serve(cfg: configmod.DaemonConfig) -> None:
             await dns.aclose()
         engine.close()
         if containers is not None:
+            if containers.logs is not None:
+                await loop.run_in_executor(None, containers.logs.close)
             containers.runtime.close()
             _remove_empty_cgroups(containers.runtime.cgroup_parent)
         ctl.close()
