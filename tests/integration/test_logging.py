@@ -351,3 +351,28 @@ def test_log_level_sighup_switches_debug_lines(lab: Lab, lab_host: LabHost,
         assert "level=debug" not in d.log()[mark:]
     finally:
         d.stop()
+
+
+def test_daemon_log_driver_defaults(lab: Lab, lab_host: LabHost, stub_dns: Any) -> None:
+    bad = Muslind(lab, lab_host, {"log-opts": {"bogus": "1"}})
+    r = lab.run(lab_host, bad.argv, check=False, timeout=30)
+    assert r.returncode == 1
+    assert "unknown log opt 'bogus' for json-file log driver" in r.stderr
+    d = Muslind(lab, lab_host, {"log-driver": "local",
+                                "log-opts": {"max-size": "1k", "max-file": "2"}}).start()
+    try:
+        assert d.docker("info", "--format", "{{.LoggingDriver}}").stdout.strip() == "local"
+        _run(d, stub_dns.address, "dflt", _seq(10))
+        _run(d, stub_dns.address, "own", "echo mine", "--log-driver", "json-file")
+        _wait_exit(d, "dflt")
+        _wait_exit(d, "own")
+        [doc] = json.loads(d.docker("inspect", "dflt").stdout)
+        assert doc["HostConfig"]["LogConfig"] == {
+            "Type": "local", "Config": {"max-size": "1k", "max-file": "2"}}
+        assert doc["LogPath"] == ""
+        assert _numbers(d.docker("logs", "dflt").stdout, "out") == list(range(10))
+        [own] = json.loads(d.docker("inspect", "own").stdout)
+        assert own["HostConfig"]["LogConfig"] == {"Type": "json-file", "Config": {}}
+        assert d.docker("logs", "own").stdout == "mine\n"
+    finally:
+        d.stop()

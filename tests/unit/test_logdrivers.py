@@ -239,3 +239,36 @@ def test_journal_datagram() -> None:
     assert d == b"A=1\nMESSAGE\n" + struct.pack("<Q", 3) + b"x\ny\n"
 
 
+
+
+# -- senders over real unix sockets ---------------------------------------------------------
+
+def test_journald_and_syslog_unix_sinks(tmp_path: Path) -> None:
+    import socket
+
+    from muslin.logdrivers import senders
+
+    journal = str(tmp_path / "journal.sock")
+    rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    rx.bind(journal)
+    rx.settimeout(5)
+    sink = senders.JournaldSink(options.parse("journald", {"tag": "{{.Name}}"}), META,
+                                path=journal)
+    sink.send([LogEntry("stdout", T0, b"to the journal\n")])
+    d = rx.recv(65536)
+    assert b"MESSAGE=to the journal\n" in d and b"CONTAINER_NAME=web\n" in d
+    assert b"SYSLOG_IDENTIFIER=web\n" in d and b"PRIORITY=6\n" in d
+    sink.close()
+    with pytest.raises(InvalidParameter, match="journald is not enabled on this host"):
+        senders.check_journald(str(tmp_path / "none"))
+    log_sock = str(tmp_path / "log.sock")
+    rx2 = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    rx2.bind(log_sock)
+    rx2.settimeout(5)
+    sink2 = senders.SyslogSink(options.parse("syslog", {
+        "syslog-address": f"unixgram://{log_sock}", "syslog-facility": "local0"}), META, "h")
+    sink2.send([LogEntry("stderr", T0, b"bad\n")])
+    assert rx2.recv(65536).startswith(b"<131>Nov 28 ")
+    sink2.close()
+    rx.close()
+    rx2.close()

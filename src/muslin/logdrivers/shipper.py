@@ -118,6 +118,10 @@ def _write_json(path: str, doc: object) -> None:
     os.replace(tmp, path)
 
 
+class _Stopped(Exception):
+    """The shipper was stopped while a blocking send was being retried."""
+
+
 class _NonBlocking:
     """Docker's ring buffer: lines wait here for the sender thread, at most max_bytes
     of them; more are dropped (and counted)."""
@@ -190,6 +194,8 @@ class Shipper:
         self.ino = 0
         self.pos = 0          # read position in the current spool inode
         self.rest = b""       # an unfinished record at pos - len(rest)
+        self.filed = 0        # the spool is in the files up to here
+        self._in_flight = False
         self.rotating_since = 0.0
         self.error: str | None = None
         self._times: dict[bytes, int] = {}
@@ -209,14 +215,15 @@ class Shipper:
         self._wake.set()
 
     def stop(self, timeout: float = 10) -> None:
-        """Ships what the spool holds now (unless a receiver is down), records where it
-        stopped and ends."""
+        """Ends after the batch in hand, its place recorded: the rest of the spool is
+        shipped by the next shipper of the container (a restart, the next daemon)."""
         self._stopping.set()
         self._wake.set()
         self.thread.join(timeout)
 
     def sync(self, timeout: float = 5) -> bool:
-        """Waits until what the spool holds now has been shipped (or the shipper ended)."""
+        """Waits until what the spool holds now is in this container's files (its
+        json-file or local files, or the cache), or the shipper ended."""
         try:
             st = os.stat(self.spool)
         except FileNotFoundError:
@@ -226,8 +233,7 @@ class Shipper:
         self.kick()
         with self._cond:
             while not self.done.is_set():
-                if self.ino and (self.ino != target_ino or self.pos - len(self.rest) >= target
-                                 or self.pos >= target):
+                if self.ino and (self.ino != target_ino or self.filed >= target):
                     return True
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -265,6 +271,7 @@ class Shipper:
         st = os.fstat(self.fd)
         self.ino = st.st_ino
         self.pos = offset if 0 <= offset <= st.st_size else 0
+        self.filed = self.pos
         self.rest = b""
 
     def _resume(self) -> None:
@@ -290,7 +297,7 @@ class Shipper:
                         self._open(self.spool, 0)
                     return
         if self.ino == ino:
-            self.pos = off if off <= os.fstat(self.fd).st_size else 0
+            self.pos = self.filed = off if off <= os.fstat(self.fd).st_size else 0
 
     # -- the loop -----------------------------------------------------------------------
     def _run(self) -> None:
@@ -305,11 +312,14 @@ class Shipper:
                     remote, self.cfg.max_buffer_size, f"muslin-logsend-{self.cid[:12]}")
             self._resume()
             self._loop()
+        except _Stopped:
+            log.info("log shipping stopped while the %s receiver was down; it resumes "
+                     "from the spool", self.cfg.driver, extra={"container": self.cid})
         except Exception as e:  # reported on the container's logs; the daemon goes on
             self.error = str(e)
             log.error("log shipper failed: %s", e, extra={"container": self.cid})
         finally:
-            if self.fd >= 0:
+            if self.fd >= 0 and not self._in_flight:
                 with contextlib.suppress(OSError):
                     self._save()
                 os.close(self.fd)
@@ -324,7 +334,7 @@ class Shipper:
 
     def _loop(self) -> None:
         idle = _POLL_MIN
-        while self.fd >= 0:
+        while self.fd >= 0 and not self._stopping.is_set():
             if self._pump():
                 idle = _POLL_MIN
                 continue
@@ -338,6 +348,9 @@ class Shipper:
                 if self._switch_if_rotated():
                     continue
                 self._flush_partial()
+                if self.rotating_since:  # asked, but conmon is gone: no new spool comes
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(self.shipping)
                 return
             self._maybe_rotate()
             if self._wake.wait(idle):
@@ -352,8 +365,7 @@ class Shipper:
             return 0
         data = self.rest + chunk if self.rest else chunk
         entries, used = parse_spool(data, self._times)
-        if entries:
-            self._deliver(entries)
+        self._deliver(entries, self.pos + len(chunk))
         with self._cond:
             self.pos += len(chunk)
             self.rest = data[used:]
@@ -366,17 +378,26 @@ class Shipper:
         if not self.rest:
             return
         entries, used = parse_spool(self.rest, self._times, final=True)
-        if entries:
-            self._deliver(entries)
+        self._deliver(entries, self.pos)
         with self._cond:
             self.rest = self.rest[used:]
         self._save()
 
-    def _deliver(self, entries: list[LogEntry]) -> None:
+    def _deliver(self, entries: list[LogEntry], read_to: int) -> None:
+        """To the files, then to the receiver. Until it returns, the files are ahead
+        of the recorded state (`_save` must not run: a resumed shipper cuts them back)."""
+        self._in_flight = True
         for sink in self.files.values():
             sink.send(entries)
-        if self.remote is None:
-            return
+        with self._cond:
+            self.filed = read_to
+            self._cond.notify_all()
+        if self.remote is not None and entries:
+            self._send_remote(entries)
+        self._in_flight = False
+
+    def _send_remote(self, entries: list[LogEntry]) -> None:
+        assert self.remote is not None
         if isinstance(self.remote, _NonBlocking):
             self.remote.send(entries)
             return
@@ -392,7 +413,7 @@ class Shipper:
                                 "(blocking mode): %s", self.cfg.driver, failures, e,
                                 extra={"container": self.cid})
                 if self._stopping.wait(delay):
-                    raise OSError("stopped while the log receiver was down") from None
+                    raise _Stopped() from None
                 delay = min(delay * 2, 2.0)
 
     def _switch_if_rotated(self) -> bool:
