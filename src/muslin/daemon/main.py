@@ -52,7 +52,14 @@ def setup_logging(level: str) -> None:
     handler.setFormatter(_Formatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(_LEVELS[level])
+    set_level(level)
+
+
+def set_level(level: str) -> None:
+    """muslin's own lines at `level`; libraries' (pyroute2, asyncio) at warning or
+    above, so debug shows what muslind does, not every netlink message."""
+    logging.getLogger("muslin").setLevel(_LEVELS[level])
+    logging.getLogger().setLevel(max(_LEVELS[level], logging.WARNING))
 
 
 def take_pidfile(path: str) -> int:
@@ -181,7 +188,7 @@ async def serve(cfg: configmod.DaemonConfig) -> None:
             return
         for attr, value in values.items():
             setattr(cfg, attr, value)
-        logging.getLogger().setLevel(_LEVELS[cfg.log_level])
+        set_level(cfg.log_level)
         info.update(debug=cfg.log_level == "debug", log_driver=cfg.log_driver,
                     live_restore=cfg.live_restore)
         log.info("configuration reloaded: %s", ", ".join(sorted(values)) or "nothing")
