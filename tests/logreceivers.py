@@ -9,6 +9,7 @@ import contextlib
 import http.server
 import json
 import socket
+import ssl
 import threading
 from typing import Any
 
@@ -85,7 +86,7 @@ class TcpReceiver:
 class HecServer:
     """A Splunk HTTP Event Collector: keeps (Authorization header, events) per POST."""
 
-    def __init__(self, ns: str) -> None:
+    def __init__(self, ns: str, tls: ssl.SSLContext | None = None) -> None:
         self.posts: list[tuple[str, str, list[dict[str, Any]]]] = []
         outer = self
 
@@ -112,6 +113,8 @@ class HecServer:
 
         self.server = netns.run_in(ns, lambda: http.server.ThreadingHTTPServer(
             ("127.0.0.1", 0), Handler))
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 from typing import Any
 
@@ -278,6 +279,33 @@ def test_splunk_hec_gets_events_with_the_token(muslind: Muslind, lab_host: LabHo
         assert float(events[0]["time"]) > 0
         _wait_exit(d, "sp")
         assert _numbers(d.docker("logs", "sp").stdout, "out") == list(range(20))
+    finally:
+        hec.close()
+
+
+def test_splunk_over_https_checks_the_certificate(muslind: Muslind, lab: Lab,
+                                                   lab_host: LabHost, stub_dns: Any) -> None:
+    d = muslind
+    key, cert = os.path.join(lab_host.dir, "hec.key"), os.path.join(lab_host.dir, "hec.crt")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=splunk.test", "-addext", "subjectAltName=DNS:splunk.test",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True, timeout=60)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    hec = HecServer(lab_host.netns, tls)
+    try:
+        url = f"splunk-url=https://127.0.0.1:{hec.port}"
+        _run(d, stub_dns.address, "sps", "echo secure", "--log-driver", "splunk", "--log-opt",
+             url, "--log-opt", "splunk-token=tok", "--log-opt", f"splunk-capath={cert}",
+             "--log-opt", "splunk-caname=splunk.test", "--log-opt", "splunk-format=raw")
+        events = wait_until(hec.events, 30, what="the event over HTTPS")
+        assert events[0]["event"].endswith(" secure") and hec.posts[0][1] == "Splunk tok"
+        # without the CA the certificate is refused: nothing arrives, the cache has it
+        _run(d, stub_dns.address, "spx", "echo refused", "--log-driver", "splunk", "--log-opt",
+             url, "--log-opt", "splunk-token=tok", "--log-opt", "mode=non-blocking")
+        _wait_exit(d, "spx")
+        assert d.docker("logs", "spx").stdout == "refused\n"
+        assert len(hec.events()) == 1
     finally:
         hec.close()
 

@@ -216,6 +216,20 @@ def check_journald(path: str = JOURNAL_SOCKET) -> None:
                                f"on this host (no journal socket at {path})")
 
 
+class _HTTPS(http.client.HTTPSConnection):
+    """HTTPS whose certificate is checked against a given name (splunk-caname)."""
+
+    def __init__(self, host: str, port: int | None, context: ssl.SSLContext,
+                 server_name: str) -> None:
+        super().__init__(host, port, timeout=_TIMEOUT, context=context)
+        self.tls = context
+        self.server_name = server_name
+
+    def connect(self) -> None:
+        http.client.HTTPConnection.connect(self)
+        self.sock = self.tls.wrap_socket(self.sock, server_hostname=self.server_name)
+
+
 class SplunkSink:
     """Batches of events POSTed to <splunk-url>/services/collector/event/1.0."""
 
@@ -246,10 +260,7 @@ class SplunkSink:
         if self.conn is None:
             host, port = self.url.hostname or "", self.url.port
             if self.tls is not None:
-                if self.server_name:
-                    self.tls.check_hostname = False  # verified against splunk-caname below
-                self.conn = http.client.HTTPSConnection(host, port, timeout=_TIMEOUT,
-                                                        context=self.tls)
+                self.conn = _HTTPS(host, port, self.tls, self.server_name or host)
             else:
                 self.conn = http.client.HTTPConnection(host, port, timeout=_TIMEOUT)
         return self.conn
