@@ -164,3 +164,13 @@ def test_the_spool_is_handed_over_when_conmon_reopens_it(tmp_path: Path,
         assert s.done.wait(10)
     assert json_lines(tmp_path) == [f"line{i}\n" for i in range(written[0])]
     assert not (tmp_path / "ctr.log.shipping").exists()
+
+
+def test_pending_says_when_a_shipper_is_needed(tmp_path: Path) -> None:
+    assert not shipper.pending(str(tmp_path))
+    spool_lines(tmp_path / "ctr.log", 0, 5)
+    assert shipper.pending(str(tmp_path))
+    run(tmp_path, options.parse("json-file", {}))
+    assert not shipper.pending(str(tmp_path))
+    spool_lines(tmp_path / "ctr.log", 5, 1)
+    assert shipper.pending(str(tmp_path))

@@ -25,7 +25,7 @@ from muslin.errors import InvalidParameter, MuslinError
 from muslin.logdrivers import files, options, senders, wire
 from muslin.logdrivers.options import LogConfig
 from muslin.logdrivers.senders import FileSink, Sink
-from muslin.logdrivers.shipper import Shipper
+from muslin.logdrivers.shipper import Shipper, pending
 
 log = logging.getLogger("muslin.logs")
 
@@ -143,8 +143,7 @@ class LogService:
         for doc in docs:
             try:
                 directory = self.runtime.container_dir(doc["id"])
-                spool = os.path.join(directory, "ctr.log")
-                if self.runtime.monitor_alive(doc["id"]) or os.path.exists(spool):
+                if self.runtime.monitor_alive(doc["id"]) or pending(directory):
                     self.follow(doc)
             except MuslinError as e:
                 log.warning("cannot resume shipping logs: %s", e,

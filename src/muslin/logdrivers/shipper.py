@@ -173,6 +173,25 @@ class _NonBlocking:
         self.sink.close()
 
 
+def pending(directory: str) -> bool:
+    """True when the container's spool holds lines its shipper has not recorded as
+    shipped (a shipper is needed even though the container may have exited)."""
+    try:
+        with open(os.path.join(directory, "logship.json")) as f:
+            state = json.load(f)
+    except FileNotFoundError:
+        return os.path.exists(os.path.join(directory, "ctr.log"))
+    except ValueError:
+        return True
+    try:
+        st = os.stat(os.path.join(directory, "ctr.log"))
+    except FileNotFoundError:
+        return False
+    if os.path.exists(os.path.join(directory, "ctr.log.shipping")):
+        return True
+    return not (st.st_ino == state.get("ino") and st.st_size <= int(state.get("off") or 0))
+
+
 class Shipper:
     """One container's shipper thread (`start`, `stop`, `sync`)."""
 
