@@ -310,11 +310,14 @@ def register(router: Router, engine: Engine, mgr: ContainerManager) -> None:
         tty = bool(doc["config"].get("Tty"))
         tail_arg = req.arg("tail")
         tail = None if not tail_arg or tail_arg == "all" else int(tail_arg)
-        since = float(req.arg("since") or 0) or None
-        until = float(req.arg("until") or 0) or None
+        since, until = req.arg("since") or "", req.arg("until") or ""
         follow = req.flag("follow")
-        reader = mgr.logs.read if mgr.logs is not None else \
-            (lambda d, **kw: mgr.runtime.logs(d["id"], **kw))
+        if mgr.logs is not None:  # the daemon's log drivers: since/until exact to the ns
+            reader = mgr.logs.read
+        else:
+            def reader(d: Doc, since: str, until: str, **kw: Any) -> Any:
+                return mgr.runtime.logs(d["id"], since=float(since or 0) or None,
+                                        until=float(until or 0) or None, **kw)
         entries = await engine.call(lambda: reader(
             doc, since=since, until=until, tail=tail, timestamps=req.flag("timestamps"),
             follow=follow, stdout=req.flag("stdout"), stderr=req.flag("stderr")))

@@ -63,6 +63,19 @@ def meta_of(doc: Doc) -> wire.ContainerMeta:
         env=[str(e) for e in cfg.get("Env") or []])
 
 
+def unix_ns(key: str, value: str) -> int | None:
+    """A `logs` query time, "seconds[.fraction]" as the docker CLI sends it, in
+    nanoseconds, exactly (a float would move it by up to ~100 ns); None for 0 or ""."""
+    if not value:
+        return None
+    secs, _, frac = value.partition(".")
+    if not secs.lstrip("-").isdigit() or (frac and not frac.isdigit()):
+        raise InvalidParameter(f"invalid value for {key}: {value!r}: a Unix time such as "
+                               "1700000000.123456789")
+    ns = int(secs) * 1_000_000_000 + int((frac + "0" * 9)[:9])
+    return ns or None
+
+
 class LogService:
     """Container logging for one daemon. `defaults()` gives the daemon's current
     (log-driver, log-opts), which SIGHUP may change for new containers."""
@@ -171,11 +184,12 @@ class LogService:
             return self._shippers.get(cid)
 
     # -- reading ----------------------------------------------------------------------------
-    def read(self, doc: Doc, *, since: float | None = None, until: float | None = None,
+    def read(self, doc: Doc, *, since: str = "", until: str = "",
              tail: int | None = None, timestamps: bool = False, follow: bool = False,
              stdout: bool = True, stderr: bool = True) -> Iterator[LogEntry]:
         """Docker's `logs` of a container: from its json-file or local files, or from
-        the cache; NotReadable when the driver cannot be read and there is no cache."""
+        the cache; NotReadable when the driver cannot be read and there is no cache.
+        since/until are the API's values: Unix times "seconds[.nanoseconds]"."""
         cid = doc["id"]
         cfg = self.config_of(doc)
         if cfg.driver == "none" or not cfg.readable:
@@ -199,8 +213,8 @@ class LogService:
                 return True
             return s is not None and not s.caught_up
 
-        entries = files.read(path, fmt, since=None if since is None else int(since * 1e9),
-                             until=None if until is None else int(until * 1e9), tail=tail,
+        entries = files.read(path, fmt, since=unix_ns("since", since),
+                             until=unix_ns("until", until), tail=tail,
                              stdout=stdout, stderr=stderr, follow=follow, running=running)
         if not timestamps:
             return entries
