@@ -272,3 +272,14 @@ def test_journald_and_syslog_unix_sinks(tmp_path: Path) -> None:
     sink2.close()
     rx.close()
     rx2.close()
+
+
+def test_logs_query_times_are_exact() -> None:
+    from muslin.logdrivers.service import unix_ns
+
+    assert unix_ns("since", "1764311823.392850791") == 1764311823392850791
+    assert unix_ns("since", "1764311823.5") == 1764311823500000000
+    assert unix_ns("since", "1764311823") == 1764311823000000000
+    assert unix_ns("since", "") is None and unix_ns("until", "0") is None
+    with pytest.raises(InvalidParameter, match="invalid value for until"):
+        unix_ns("until", "yesterday")

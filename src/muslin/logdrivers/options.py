@@ -32,7 +32,7 @@ DRIVER_OPTS: dict[str, tuple[str, ...]] = {
     "splunk": ("splunk-url", "splunk-token", "splunk-source", "splunk-sourcetype",
                "splunk-index", "splunk-capath", "splunk-caname", "splunk-insecureskipverify",
                "splunk-format", "splunk-verify-connection", "splunk-gzip", "splunk-gzip-level",
-               "splunk-index-acknowledgment", *_COMMON_ATTRS),
+               *_COMMON_ATTRS),
     "none": (),
 }
 CACHE_OPTS = ("cache-disabled", "cache-max-size", "cache-max-file", "cache-compress")
