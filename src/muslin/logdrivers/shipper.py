@@ -126,7 +126,8 @@ class _NonBlocking:
     """Docker's ring buffer: lines wait here for the sender thread, at most max_bytes
     of them; more are dropped (and counted)."""
 
-    def __init__(self, sink: Sink, max_bytes: int, name: str) -> None:
+    def __init__(self, sink: Sink, max_bytes: int, cid: str) -> None:
+        self.cid = cid
         self.sink = sink
         self.max_bytes = max(max_bytes, 1)
         self.queue: deque[LogEntry] = deque()
@@ -135,7 +136,8 @@ class _NonBlocking:
         self.failed = 0
         self.cond = threading.Condition()
         self.closing = False
-        self.thread = threading.Thread(target=self._run, daemon=True, name=name)
+        self.thread = threading.Thread(target=self._run, daemon=True,
+                                       name=f"muslin-logsend-{cid[:12]}")
         self.thread.start()
 
     def send(self, entries: Sequence[LogEntry]) -> None:
@@ -171,6 +173,10 @@ class _NonBlocking:
             self.cond.notify()
         self.thread.join(timeout=5)
         self.sink.close()
+        if self.dropped or self.failed:
+            log.warning("non-blocking log mode: %d lines dropped (buffer full), %d not "
+                        "delivered (receiver errors)", self.dropped, self.failed,
+                        extra={"container": self.cid})
 
 
 def pending(directory: str) -> bool:
@@ -328,7 +334,7 @@ class Shipper:
                 self.files["cache"] = cache
             if remote is not None:
                 self.remote = remote if self.cfg.mode == "blocking" else _NonBlocking(
-                    remote, self.cfg.max_buffer_size, f"muslin-logsend-{self.cid[:12]}")
+                    remote, self.cfg.max_buffer_size, self.cid)
             self._resume()
             self._loop()
         except _Stopped:
