@@ -93,6 +93,8 @@ def _endpoint_settings(ep: Any, net: Any, cfg: Doc) -> Doc:
 def inspect_doc(mgr: ContainerManager, doc: Doc) -> Doc:
     info = mgr.runtime.get(doc["id"])
     state = dict(info.state)
+    if doc.get("restarting") and not state["Running"]:  # waiting out a restart back-off
+        state.update(Status="restarting", Restarting=True)
     cfg = doc["config"]
     spec = info.spec
     networks = {}

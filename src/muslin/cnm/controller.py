@@ -68,6 +68,15 @@ def _new_id() -> str:
     return secrets.token_hex(32)
 
 
+def _link_local_cidr(value: object) -> str:
+    """A link-local IP as Docker puts it on the interface: /16 for IPv4, /64 for IPv6."""
+    try:
+        ip = ipaddress.ip_address(str(value))
+    except ValueError:
+        raise InvalidParameter(f"invalid link-local IP address: {value}") from None
+    return f"{ip}/{16 if ip.version == 4 else 64}"
+
+
 def _now() -> str:
     """RFC 3339 with nanoseconds, as Docker writes `Created`."""
     ns = time.time_ns()
@@ -122,9 +131,12 @@ class Network:
 
     def create_endpoint(self, name: str, ipv4_address: str | None = None,
                         aliases: Sequence[str] = (), *, ipv6_address: str | None = None,
-                        mac_address: str | None = None) -> Endpoint:
+                        mac_address: str | None = None,
+                        link_local_ips: Sequence[str] = ()) -> Endpoint:
+        """link_local_ips: extra addresses on the interface (Docker's LinkLocalIPs: a
+        /16 for IPv4, a /64 for IPv6), outside IPAM."""
         return self._ctl._create_endpoint(self.id, name, ipv4_address, list(aliases),
-                                          ipv6_address, mac_address)
+                                          ipv6_address, mac_address, list(link_local_ips))
 
     def endpoints(self) -> list[Endpoint]:
         return [Endpoint(self._ctl, d["id"]) for d in self._ctl._endpoint_docs(self.id)]
@@ -306,7 +318,10 @@ class Controller:
                  default_address_pools: Sequence[Mapping[str, Any]] | None = None,
                  ip_forward: bool = True, iptables: bool = True,
                  default_bridge: bool = True, mtu: int = 0, icc: bool = True,
-                 ip_masq: bool = True, plugins: Plugins | None = None) -> None:
+                 ip_masq: bool = True, plugins: Plugins | None = None,
+                 reconcile: bool = True) -> None:
+        """reconcile=False opens the state and the kernel as another process left them,
+        changing nothing, so that leaks() reports what it left (a test's check)."""
         self.names = InstanceNames(prefix)
         # remote drivers: Docker's plugin directories unless the instance names its own
         self.plugins = plugins or Plugins()
@@ -347,10 +362,11 @@ class Controller:
                 "ipvlan": IpvlanDriver(self.host, self.names.mark)}
             self._ipam: dict[str, IpamDriver] = {
                 "default": DefaultIpam(self.store, local_pools=pools, ula_seed=self.state_dir)}
-            from muslin.cnm.reconcile import reconcile
+            if reconcile:
+                from muslin.cnm.reconcile import reconcile as reconcile_kernel
 
-            reconcile(self)
-            self._ensure_predefined()
+                reconcile_kernel(self)
+                self._ensure_predefined()
         except BaseException:
             self.close()
             raise
@@ -736,7 +752,8 @@ class Controller:
 
     # -- endpoints -------------------------------------------------------
     def _create_endpoint(self, net_id: str, name: str, ipv4: str | None, aliases: list[str],
-                         ipv6: str | None, mac: str | None) -> Endpoint:
+                         ipv6: str | None, mac: str | None,
+                         link_local: Sequence[str] = ()) -> Endpoint:
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise InvalidParameter(
                 f"invalid endpoint name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
@@ -751,6 +768,7 @@ class Controller:
                     raise InvalidParameter(f"invalid {field} {value!r}: wrong address family")
         if mac is not None and not _MAC.fullmatch(mac):
             raise InvalidParameter(f"invalid mac_address {mac!r}: expected xx:xx:xx:xx:xx:xx")
+        link_local_cidrs = [_link_local_cidr(ip) for ip in link_local]
         ep_id = _new_id()
         with self._locked("net:" + net_id):
             # intent first (one transaction), then IPAM and the driver outside it
@@ -773,7 +791,8 @@ class Controller:
                             "ipv4": None, "ipv6": None, "pools": {}, "sandbox_id": None,
                             "ifname": None, "status": "creating", "created": _now(),
                             "gw_priority": 0, "join": None, "driver_state": {},
-                            "mac_requested": mac is not None}
+                            "mac_requested": mac is not None,
+                            "link_local": link_local_cidrs}
                 t.put("endpoint", ep_id, doc)
                 t.put("epname", f"{net_id}/{name}", {"id": ep_id})
             try:
@@ -1022,12 +1041,13 @@ class Controller:
         def apply(links: Links) -> None:
             if configure is not None:
                 link = links.require(configure["ifname"])
-                if configure.get("ipv6"):
+                cidrs = [configure[f] for f in ("ipv4", "ipv6") if configure.get(f)] + \
+                    list(configure.get("link_local") or [])
+                if any(":" in c for c in cidrs):
                     sysctl.set(f"net/ipv6/conf/{configure['ifname']}/disable_ipv6", "0")
-                for fam in ("ipv4", "ipv6"):
-                    if configure.get(fam):
-                        ip, plen = configure[fam].split("/")
-                        links.add_address(link.index, ip, int(plen))
+                for cidr in cidrs:
+                    ip, plen = cidr.split("/")
+                    links.add_address(link.index, ip, int(plen))
                 links.set(link.index, state="up")
                 for dst, kind, hop in (configure.get("join") or {}).get("routes", []):
                     links.add_route(dst, oif=link.index, gateway=hop if kind == 0 else None)

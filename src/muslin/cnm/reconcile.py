@@ -79,7 +79,7 @@ def _hold_published_ports(ctl: Controller) -> None:
 
 
 def _sandbox_side_differences(ctl: Controller, ep: Doc, sb: Doc) -> list[str]:
-    want = [ep[f] for f in ("ipv4", "ipv6") if ep.get(f)]
+    want = [ep[f] for f in ("ipv4", "ipv6") if ep.get(f)] + list(ep.get("link_local") or [])
 
     def check(links: Links) -> list[str]:
         link = links.get(ep["ifname"])

@@ -11,6 +11,7 @@ worker threads. Docker's metadata of a container lives in the controller's store
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import re
 import threading
@@ -22,17 +23,17 @@ from typing import Any
 from muslin.cnm import Controller, gwbridge
 from muslin.containers import etcfiles
 from muslin.containers.runtime import Runtime, new_id
-from muslin.containers.spec import ContainerSpec
+from muslin.containers.spec import ContainerSpec, signal_number
+from muslin.daemon import restartpolicy
 from muslin.errors import Conflict, Forbidden, InvalidParameter, MuslinError, NotFound
 from muslin.kernel.features import features
 from muslin.portspec import PortBinding, from_api, publish_all, to_api
 
 log = logging.getLogger("muslin.containers")
-# Containers stopped together when the daemon stops (each waits out its own timeout).
-_STOP_ALL_WORKERS = 64
 
 Doc = dict[str, Any]
 _NAME = re.compile(r"/?[a-zA-Z0-9][a-zA-Z0-9_.-]+")
+_MAC = re.compile(r"([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}")
 PREDEFINED_MODES = ("host", "none")
 
 
@@ -74,6 +75,45 @@ def _ndots_set(options: Sequence[str]) -> bool:
     return False
 
 
+def _endpoint_mac_from_config(config: Mapping[str, Any], mode: str,
+                              net_config: dict[str, Any]) -> None:
+    """The container-wide Config.MacAddress (API < 1.44, docker-py's mac_address) goes
+    to the endpoint of the container's main network, as dockerd does."""
+    mac = config.get("MacAddress")
+    if not mac or mode in PREDEFINED_MODES or mode.startswith("container:"):
+        return
+    ep = dict(net_config.get(mode) or {})
+    if ep.get("MacAddress") and ep["MacAddress"] != mac:
+        raise InvalidParameter("the container-wide MAC address must match the "
+                               "endpoint-specific MAC address for the main network, or be "
+                               "left empty")
+    ep["MacAddress"] = mac
+    net_config[mode] = ep
+
+
+def _check_endpoint_config(net: str, cfg: Mapping[str, Any]) -> None:
+    """dockerd's checks of an EndpointSettings before anything is made."""
+    ipam_cfg = cfg.get("IPAMConfig") or {}
+    for key, version in (("IPv4Address", 4), ("IPv6Address", 6)):
+        value = ipam_cfg.get(key)
+        if value:
+            try:
+                ok = ipaddress.ip_address(str(value)).version == version
+            except ValueError:
+                ok = False
+            if not ok:
+                raise InvalidParameter(f"invalid IPv{version} address: {value} (network {net})")
+    for value in ipam_cfg.get("LinkLocalIPs") or []:
+        try:
+            ipaddress.ip_address(str(value))
+        except ValueError:
+            raise InvalidParameter(f"invalid link-local IP address: {value}") from None
+    mac = cfg.get("MacAddress")
+    if mac and not _MAC.fullmatch(str(mac)):
+        raise InvalidParameter(f"invalid MAC address: {mac} (network {net}): expected "
+                               "xx:xx:xx:xx:xx:xx")
+
+
 class ContainerManager:
     def __init__(self, ctl: Controller, runtime: Runtime, *,
                  daemon_dns: Sequence[str] = (), daemon_dns_search: Sequence[str] = (),
@@ -90,6 +130,8 @@ class ContainerManager:
         self._mutex = threading.Lock()
         self._pending_attach: dict[str, list[Callable[[Any], None]]] = {}
         self.logs: Any = None  # muslin.logdrivers.service.LogService, set by the daemon
+        self._backoff: dict[str, float] = {}
+        self._shutting_down = False
 
     # -- records -----------------------------------------------------------------------
     def _lock(self, cid: str) -> threading.RLock:
@@ -114,6 +156,15 @@ class ContainerManager:
     def _save(self, doc: Doc) -> None:
         self.ctl.store.put("container", doc["id"], doc)
 
+    def _update(self, cid: str, **fields: Any) -> None:
+        """Sets fields of a container's record in one transaction (others may be
+        saving other fields of it meanwhile)."""
+        with self.ctl.store.transaction() as t:
+            doc = t.get("container", cid)
+            if doc is not None:
+                doc.update(fields)
+                t.put("container", cid, doc)
+
     # -- create --------------------------------------------------------------------------
     def create(self, name: str | None, config: Mapping[str, Any]) -> tuple[str, list[str]]:
         image_ref = config.get("Image")
@@ -134,6 +185,11 @@ class ContainerManager:
             mode = "bridge"
         if "default" in net_config:  # the docker CLI names the default network so
             net_config.setdefault("bridge", net_config.pop("default"))
+        _endpoint_mac_from_config(config, mode, net_config)
+        for net_name, ep_cfg in net_config.items():
+            _check_endpoint_config(net_name, ep_cfg or {})
+        restartpolicy.validate(host_config.get("RestartPolicy"),
+                               auto_remove=bool(host_config.get("AutoRemove")))
         bindings = host_config.get("PortBindings") or {}
         sctp = any(str(k).lower().endswith("/sctp") for k in bindings) and features().sctp
         ports = from_api(bindings, sctp_supported=sctp)
@@ -189,7 +245,10 @@ class ContainerManager:
                 open_stdin=bool(config.get("OpenStdin")),
                 stdin_once=bool(config.get("StdinOnce")), netns=netns_path,
                 network_mode=spec_mode, sysctls=dict(host_config.get("Sysctls") or {}),
-                labels=dict(config.get("Labels") or {}))
+                labels=dict(config.get("Labels") or {}),
+                stop_signal=str(config.get("StopSignal") or "SIGTERM"),
+                stop_timeout=int(config["StopTimeout"]) if config.get("StopTimeout")
+                is not None else 10)
             self.runtime.create(spec)
         except BaseException:
             self._forget(doc)
@@ -231,7 +290,8 @@ class ContainerManager:
             aliases = [a for a in aliases if a != doc["id"][:12]] + [doc["id"][:12]]
         ep = net.create_endpoint(doc["name"], ipam_cfg.get("IPv4Address") or None, aliases,
                                  ipv6_address=ipam_cfg.get("IPv6Address") or None,
-                                 mac_address=cfg.get("MacAddress") or None)
+                                 mac_address=cfg.get("MacAddress") or None,
+                                 link_local_ips=list(ipam_cfg.get("LinkLocalIPs") or []))
         try:
             ep.join(sb, gw_priority=int(cfg.get("GwPriority") or 0))
         except BaseException:
@@ -335,12 +395,17 @@ class ContainerManager:
                 t.put("sandbox", sb["id"], sb)
 
     # -- life cycle -------------------------------------------------------------------
-    def start(self, ref: str) -> None:
+    def start(self, ref: str, *, by_policy: bool = False) -> None:
+        """Starts the container; a user's start (not by_policy) also resets its restart
+        count and its "stopped by a user" mark, as dockerd."""
         doc = self.resolve(ref)
         cid = doc["id"]
         with self._lock(cid):
             if self.runtime.state(cid)["Running"]:
                 return
+            if not by_policy:
+                self._backoff.pop(cid, None)
+                self._update(cid, manually_stopped=False, restart_count=0, restarting=False)
             try:  # a failed start leaves no endpoint and no published port behind
                 if doc.get("sandbox_id"):
                     self._disconnect_all(doc)
@@ -361,9 +426,11 @@ class ContainerManager:
         threading.Thread(target=self._watch, args=(cid,), daemon=True,
                          name=f"muslin-watch-{cid[:12]}").start()
 
-    def _watch(self, cid: str) -> None:
-        """Waits for the container's exit, then releases its networks (as Docker) and
-        removes it when it was run with --rm."""
+    def _watch(self, cid: str, ran_long: bool = False) -> None:
+        """Waits for the container's exit, then releases its networks (as Docker),
+        removes it when it was run with --rm, or starts it again as its restart policy
+        says. ran_long: it was started long ago (an adopted container)."""
+        began = time.monotonic() - (restartpolicy.RESET_AFTER if ran_long else 0)
         try:
             code = self.runtime.wait(cid, "not-running")
             doc = self.resolve(cid)
@@ -377,6 +444,38 @@ class ContainerManager:
         if doc.get("auto_remove"):
             with contextlib.suppress(MuslinError):
                 self.remove(cid, force=True)
+            return
+        self._restart_by_policy(cid, code, time.monotonic() - began)
+
+    def _wants_restart(self, doc: Doc, code: int) -> bool:
+        return not self._shutting_down and restartpolicy.should_restart(
+            doc["host_config"].get("RestartPolicy"), code,
+            manually_stopped=bool(doc.get("manually_stopped")),
+            restart_count=int(doc.get("restart_count", 0)))
+
+    def _restart_by_policy(self, cid: str, code: int, ran_for: float) -> None:
+        try:
+            doc = self.resolve(cid)
+        except NotFound:
+            return
+        if not self._wants_restart(doc, code):
+            self._backoff.pop(cid, None)
+            return
+        delay = restartpolicy.next_delay(self._backoff.get(cid), ran_for)
+        self._backoff[cid] = delay
+        self._update(cid, restarting=True)
+        time.sleep(delay)  # dockerd's back-off between restarts (a stop cancels it)
+        try:
+            doc = self.resolve(cid)
+            if not self._wants_restart(doc, code) or self.runtime.state(cid)["Running"]:
+                self._update(cid, restarting=False)
+                return
+            self._update(cid, restarting=False,
+                         restart_count=int(doc.get("restart_count", 0)) + 1)
+            self._on_event("restart", cid, {"name": doc["name"]})
+            self.start(cid, by_policy=True)
+        except MuslinError as e:
+            log.warning("restart policy: could not start %s again: %s", doc["name"], e)
 
     def wait_attach(self, ref: str, deliver: Callable[[Any], None]) -> None:
         """Registers a hijacked attach that gets the container's output from its start."""
@@ -390,6 +489,8 @@ class ContainerManager:
 
     def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> bool:
         doc = self.resolve(ref)
+        if not self._shutting_down:  # a user's stop: no restart policy applies now
+            self._update(doc["id"], manually_stopped=True, restarting=False)
         with self._lock(doc["id"]):
             stopped = self.runtime.stop(doc["id"], timeout, signal)
             self._disconnect_all(doc)
@@ -399,12 +500,45 @@ class ContainerManager:
 
     def kill(self, ref: str, signal: str = "SIGKILL") -> None:
         doc = self.resolve(ref)
+        stop_signal = self.runtime.get(doc["id"]).spec.stop_signal
+        if signal_number(signal) in (signal_number("SIGKILL"), signal_number(stop_signal)):
+            self._update(doc["id"], manually_stopped=True)  # as dockerd: no restart then
         self.runtime.kill(doc["id"], signal)
         self._on_event("kill", doc["id"], {"name": doc["name"], "signal": signal})
 
     def restart(self, ref: str, timeout: int | None = None) -> None:
         self.stop(ref, timeout)
         self.start(ref)
+
+    def restore(self, live_restore: bool) -> None:
+        """At daemon start: containers still running are watched again (live-restore)
+        or stopped (without it, as dockerd); containers that exited while the daemon
+        was away give back their networks; then the restart policies apply."""
+        def restore_one(doc: Doc) -> None:
+            cid = doc["id"]
+            try:
+                state = self.runtime.state(cid)
+                if state["Running"] and live_restore:
+                    threading.Thread(target=self._watch, args=(cid, True), daemon=True,
+                                     name=f"muslin-watch-{cid[:12]}").start()
+                    return
+                if state["Running"]:
+                    self.runtime.stop(cid)
+                    state = self.runtime.state(cid)
+                with self._lock(cid):
+                    self._disconnect_all(doc)
+                self._update(cid, restarting=False)
+                if state["Status"] != "created" and self._wants_restart(doc,
+                                                                        state["ExitCode"]):
+                    self.start(cid)
+            except MuslinError as e:
+                log.warning("restore: container %s: %s", doc["name"], e)
+
+        docs = self.records()
+        if docs:
+            with ThreadPoolExecutor(min(32, len(docs)),
+                                    thread_name_prefix="muslin-restore") as pool:
+                list(pool.map(restore_one, docs))
 
     def remove(self, ref: str, *, force: bool = False) -> None:
         doc = self.resolve(ref)
@@ -482,27 +616,23 @@ class ContainerManager:
                 self._write_etc(doc)
 
     def stop_all(self) -> list[str]:
-        """Docker's default when the daemon stops: every running container stops, all of
-        them at once (as dockerd), so a shutdown takes one stop timeout, not one per
-        container."""
-        running = []
-        for doc in self.records():
-            with contextlib.suppress(MuslinError):
-                if self.runtime.state(doc["id"])["Running"]:
-                    running.append(doc)
-        if not running:
-            return []
+        """Docker's default when the daemon stops: every running container stops, all at
+        once (each may take its whole stop timeout), and no restart policy applies."""
+        self._shutting_down = True
 
         def stop_one(doc: Doc) -> str | None:
             try:
-                return doc["id"] if self.stop(doc["id"]) else None
+                if self.runtime.state(doc["id"])["Running"] and self.stop(doc["id"]):
+                    return str(doc["id"])
             except MuslinError as e:
                 log.warning("could not stop %s: %s", doc["name"], e)
-                return None
+            return None
 
-        with ThreadPoolExecutor(max_workers=min(_STOP_ALL_WORKERS, len(running)),
-                                thread_name_prefix="stop-all") as pool:
-            return [cid for cid in pool.map(stop_one, running) if cid]
+        docs = self.records()
+        if not docs:
+            return []
+        with ThreadPoolExecutor(min(32, len(docs)), thread_name_prefix="muslin-stop") as pool:
+            return [cid for cid in pool.map(stop_one, docs) if cid]
 
     # -- views ------------------------------------------------------------------------
     def endpoints_of(self, doc: Doc) -> list[tuple[Any, Any]]:

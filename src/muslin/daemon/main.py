@@ -170,6 +170,8 @@ async def serve(cfg: configmod.DaemonConfig) -> None:
                             "live_restore": cfg.live_restore, "warnings": warnings}
     containers, dns = await _containers_and_dns(cfg, ctl, loop)
     engine = Engine(ctl, loop, daemon_info=info, containers=containers)
+    if containers is not None:  # after the DNS: containers started again get their names
+        await loop.run_in_executor(None, containers.restore, cfg.live_restore)
     server = HttpServer(engine.handle, server_header="muslin")
     path = cfg.socket_path
     _listen(path)
