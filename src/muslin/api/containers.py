@@ -166,12 +166,18 @@ def list_doc(mgr: ContainerManager, doc: Doc) -> Doc:
                 for ep, net in mgr.endpoints_of(doc)}
     return {
         "Id": doc["id"], "Names": ["/" + doc["name"]], "Image": doc["image"],
-        "ImageID": doc["image_id"], "Command": " ".join(argv), "Created": int(doc["created"]),
+        "ImageID": doc["image_id"], "Command": _command(argv), "Created": int(doc["created"]),
         "Ports": ports, "Labels": doc["config"].get("Labels") or {},
         "State": info.state["Status"], "Status": _status(dict(info.state)),
         "HostConfig": {"NetworkMode": doc["network_mode"]},
         "NetworkSettings": {"Networks": networks}, "Mounts": [],
     }
+
+
+def _command(argv: list[str]) -> str:
+    """dockerd's Command of a listed container: arguments with a space in quotes."""
+    return " ".join([argv[0], *(f"'{a}'" if " " in a else a for a in argv[1:])]) \
+        if argv else ""
 
 
 def _matches(mgr: ContainerManager, doc: Doc, f: filters.Filters) -> bool:
@@ -189,7 +195,28 @@ def _matches(mgr: ContainerManager, doc: Doc, f: filters.Filters) -> bool:
                                                                   mgr.endpoints_of(doc)}
         if not names & set(f["network"]):
             return False
-    return True
+    if "exited" in f and (state["Status"] != "exited"
+                          or str(state["ExitCode"]) not in f["exited"]):
+        return False
+    return not ("ancestor" in f and not any(_is_ancestor(mgr, doc, v) for v in f["ancestor"]))
+
+
+def _is_ancestor(mgr: ContainerManager, doc: Doc, ref: str) -> bool:
+    """Docker's ancestor filter: the image by name, id or id prefix."""
+    try:
+        return bool(mgr.runtime.images.get(ref).id == doc["image_id"])
+    except NotFound:
+        return False
+
+
+def _created_bounds(mgr: ContainerManager, f: filters.Filters) -> tuple[float, float]:
+    """The before/since filters as bounds on the creation time (exclusive)."""
+    low, high = float("-inf"), float("inf")
+    for ref in f.get("since", []):
+        low = max(low, float(mgr.resolve(ref)["created"]))
+    for ref in f.get("before", []):
+        high = min(high, float(mgr.resolve(ref)["created"]))
+    return low, high
 
 
 class _Pump:
@@ -292,14 +319,18 @@ def register(router: Router, engine: Engine, mgr: ContainerManager) -> None:
 
     async def list_containers(req: Request, version: str) -> Response:
         f = filters.parse(req.arg("filters"), ("status", "name", "id", "label", "network",
-                                               "ancestor", "exited"))
+                                               "ancestor", "exited", "before", "since"))
         show_all = req.flag("all")
 
         def build() -> list[Doc]:
             out = []
+            bounds = _created_bounds(mgr, f)
             for doc in sorted(mgr.records(), key=lambda d: -d["created"]):
                 state = mgr.runtime.state(doc["id"])
-                if not show_all and not state["Running"] and "status" not in f:
+                if not show_all and not state["Running"] and "status" not in f \
+                        and "exited" not in f:
+                    continue
+                if not bounds[0] < doc["created"] < bounds[1]:
                     continue
                 if _matches(mgr, doc, f):
                     out.append(list_doc(mgr, doc))
@@ -380,6 +411,9 @@ def register(router: Router, engine: Engine, mgr: ContainerManager) -> None:
         state = await engine.call(mgr.runtime.state, doc["id"])
         if not state["Running"]:
             raise Conflict(f"container {doc['id']} is not running")
+        if state["Paused"]:
+            raise Conflict(f"Container {doc['id']} is paused, unpause the container before "
+                           "exec")
         cmd = shapes.get(body, "Cmd", list, [])
         if not cmd:
             raise InvalidParameter("No exec command specified")
@@ -414,7 +448,7 @@ def register(router: Router, engine: Engine, mgr: ContainerManager) -> None:
             e["ContainerID"], argv, tty=tty, env=[str(x) for x in cfg.get("Env") or []],
             workdir=str(cfg.get("WorkingDir") or ""), user=str(cfg.get("User") or ""),
             stdin=bool(cfg.get("AttachStdin"))))
-        e.update(Running=True, Pid=proc.pid)
+        e.update(Running=True, Pid=proc.pid, _proc=proc)
 
         async def finish() -> None:
             e["ExitCode"] = await _in_thread(proc.wait)
@@ -481,8 +515,13 @@ def register(router: Router, engine: Engine, mgr: ContainerManager) -> None:
         return Response.empty(200)
 
     async def exec_resize(req: Request, version: str, id: str) -> Response:
-        if id not in execs:
+        e = execs.get(id)
+        if e is None:
             raise NotFound(f"No such exec instance: {id}")
+        h, w = int(req.arg("h") or 0), int(req.arg("w") or 0)
+        proc = e.get("_proc")
+        if h and w and proc is not None and e["Running"]:
+            await engine.call(proc.resize, h, w)
         return Response.empty(200)
 
     # -- images ------------------------------------------------------------------------

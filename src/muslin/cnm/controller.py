@@ -68,6 +68,14 @@ def _new_id() -> str:
     return secrets.token_hex(32)
 
 
+def _mac_of(ipv4_cidr: str) -> str:
+    """Docker's classic MAC of an IPv4 endpoint, 02:42 then the address's bytes: an
+    address always comes with the same MAC, so the neighbours' ARP caches stay right
+    when a container restarts (or another takes its address) on a new veth."""
+    ip = ipaddress.IPv4Address(ipv4_cidr.split("/")[0])
+    return "02:42:" + ":".join(f"{b:02x}" for b in ip.packed)
+
+
 def _link_local_cidr(value: object) -> str:
     """A link-local IP as Docker puts it on the interface: /16 for IPv4, /64 for IPv6."""
     try:
@@ -797,6 +805,8 @@ class Controller:
                 t.put("epname", f"{net_id}/{name}", {"id": ep_id})
             try:
                 self._endpoint_addresses(net, doc, ipv4, ipv6)
+                if mac is None and doc["ipv4"]:
+                    doc["mac"] = _mac_of(doc["ipv4"])
                 driver = self.driver(net["driver"])
                 if isinstance(driver, EndpointLifecycle):
                     chosen = driver.create_endpoint(self.network_info(net),

@@ -114,6 +114,18 @@ def _check_endpoint_config(net: str, cfg: Mapping[str, Any]) -> None:
                                "xx:xx:xx:xx:xx:xx")
 
 
+def _check_extra_hosts(entries: Sequence[Any]) -> None:
+    for entry in entries:
+        host, sep, ip = str(entry).partition(":")
+        if not sep or not host:
+            raise InvalidParameter(f"bad format for add-host: {entry!r}: expected host:ip")
+        if ip != "host-gateway":
+            try:
+                ipaddress.ip_address(ip.strip("[]"))
+            except ValueError:
+                raise InvalidParameter(f"invalid IP address in add-host: {ip!r}") from None
+
+
 class ContainerManager:
     def __init__(self, ctl: Controller, runtime: Runtime, *,
                  daemon_dns: Sequence[str] = (), daemon_dns_search: Sequence[str] = (),
@@ -190,6 +202,7 @@ class ContainerManager:
             _check_endpoint_config(net_name, ep_cfg or {})
         restartpolicy.validate(host_config.get("RestartPolicy"),
                                auto_remove=bool(host_config.get("AutoRemove")))
+        _check_extra_hosts(host_config.get("ExtraHosts") or [])
         bindings = host_config.get("PortBindings") or {}
         sctp = any(str(k).lower().endswith("/sctp") for k in bindings) and features().sctp
         ports = from_api(bindings, sctp_supported=sctp)
@@ -265,6 +278,15 @@ class ContainerManager:
             return self._netns_of(self.resolve(doc["network_mode"].split(":", 1)[1]))
         return None
 
+    def _host_gateway(self) -> str:
+        """host-gateway in --add-host: the default bridge's gateway, as dockerd's
+        default host-gateway-ip."""
+        with contextlib.suppress(NotFound):
+            for gw in self.ctl.network("bridge").gateways:
+                if gw and ":" not in gw:
+                    return gw.split("/")[0]
+        raise InvalidParameter("unable to derive the IP value for host-gateway")
+
     def _forget(self, doc: Doc) -> None:
         if doc.get("sandbox_id"):
             with contextlib.suppress(MuslinError):
@@ -338,7 +360,8 @@ class ContainerManager:
         extra: list[tuple[str, str]] = []
         for entry in hc.get("ExtraHosts") or []:
             host, _, ip = str(entry).partition(":")
-            extra.append((ip, host))
+            extra.append((self._host_gateway() if ip == "host-gateway" else ip.strip("[]"),
+                          host))
         extra += self._link_hosts(doc)
         hosts = etcfiles.hosts_for_container(hostname=hostname, addresses=addresses,
                                              extra_hosts=extra)
@@ -560,24 +583,26 @@ class ContainerManager:
             raise InvalidParameter(f"Invalid container name ({new_name}), only "
                                    "[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
         doc = self.resolve(ref)
-        new_name = new_name.lstrip("/")
-        for d in self.records():
-            if d["name"] == new_name:
-                raise Conflict(f'Conflict. The container name "/{new_name}" is already in '
-                               f'use by container "{d["id"]}". You have to remove (or rename) '
-                               "that container to be able to reuse that name.")
-        with self._lock(doc["id"]):
+        cid, old_name, new_name = doc["id"], doc["name"], new_name.lstrip("/")
+        lock = self._lock(cid)  # (takes the mutex itself)
+        with self._mutex, lock:
+            for d in self.records():
+                if d["name"] == new_name:
+                    raise Conflict(f'Conflict. The container name "/{new_name}" is already in '
+                                   f'use by container "{d["id"]}". You have to remove (or '
+                                   "rename) that container to be able to reuse that name.")
             if doc.get("sandbox_id"):
                 # the endpoints take the new name too: the embedded DNS answers it
                 # (and no longer the old one) from the next query on
                 self.ctl.sandbox(doc["sandbox_id"]).rename(new_name)
-            doc["name"] = new_name
-            self._save(doc)
+            self._update(cid, name=new_name)
+        self._on_event("rename", cid, {"name": new_name, "oldName": "/" + old_name})
 
     # -- network connect/disconnect of a container ------------------------------------
     def connect(self, net_ref: str, ref: str, cfg: Mapping[str, Any]) -> None:
         doc = self.resolve(ref)
         net = self.ctl.network(net_ref)
+        _check_endpoint_config(net.name, cfg)
         with self._lock(doc["id"]):
             if not doc.get("sandbox_id"):
                 raise InvalidParameter(f"container {doc['name']} has network mode "
