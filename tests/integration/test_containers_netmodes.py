@@ -79,5 +79,13 @@ def test_host_none_and_container_modes(lab: Lab, lab_host: LabHost, muslind: Mus
         return r.stdout.startswith("HTTP/1.")  # 404 without an index: an answer all the same
 
     lab.wait_until(answers, what="side's httpd on c1's address")
+    # joining a container that does not run is refused, as dockerd does
+    d("stop", "c2")
+    r = d("run", "--rm", "--network", "container:c2", "busybox", "true", check=False)
+    assert r.returncode != 0
+    assert "cannot join network of a non running container: c2" in r.stderr
+    # and `run --rm` of a container that cannot start ends (it is removed), as dockerd
+    r = d("run", "--rm", "--network", "localnet", "busybox", "no-such-command", check=False)
+    assert r.returncode == 127 and "no-such-command" in r.stderr
     d("rm", "-f", "c1", "c2", "hst", "nn", "side")
     assert d("ps", "-aq").stdout == ""

@@ -426,28 +426,39 @@ class ContainerManager:
         with self._lock(cid):
             if self.runtime.state(cid)["Running"]:
                 return
-            if not by_policy:
-                self._backoff.pop(cid, None)
-                self._update(cid, manually_stopped=False, restart_count=0, restarting=False)
             try:  # a failed start leaves no endpoint and no published port behind
-                if doc.get("sandbox_id"):
-                    self._disconnect_all(doc)
-                    for net, cfg in self._wanted_networks(doc).items():
-                        self._connect(doc, net, cfg)
-                    self._publish(doc)
-                self._write_etc(doc)
-                waiters = self._pending_attach.pop(cid, [])
-                attachment = self.runtime.start(cid, attach=bool(waiters))
+                self._start(doc, by_policy)
             except BaseException:
                 self._disconnect_all(doc)
+                if doc.get("auto_remove"):  # as dockerd: `run --rm` waits for the removal
+                    with contextlib.suppress(MuslinError):
+                        self.remove(cid, force=True)
                 raise
-            for w in waiters:
-                w(attachment)
             if self.logs is not None:
                 self.logs.follow(doc)
         self._on_event("start", cid, {"name": doc["name"]})
         threading.Thread(target=self._watch, args=(cid,), daemon=True,
                          name=f"muslin-watch-{cid[:12]}").start()
+
+    def _start(self, doc: Doc, by_policy: bool) -> None:
+        cid = doc["id"]
+        if doc["network_mode"].startswith("container:"):
+            other = doc["network_mode"].split(":", 1)[1]
+            if not self.runtime.state(self.resolve(other)["id"])["Running"]:
+                raise Conflict(f"cannot join network of a non running container: {other}")
+        if not by_policy:
+            self._backoff.pop(cid, None)
+            self._update(cid, manually_stopped=False, restart_count=0, restarting=False)
+        if doc.get("sandbox_id"):
+            self._disconnect_all(doc)
+            for net, cfg in self._wanted_networks(doc).items():
+                self._connect(doc, net, cfg)
+            self._publish(doc)
+        self._write_etc(doc)
+        waiters = self._pending_attach.pop(cid, [])
+        attachment = self.runtime.start(cid, attach=bool(waiters))
+        for w in waiters:
+            w(attachment)
 
     def _watch(self, cid: str, ran_long: bool = False) -> None:
         """Waits for the container's exit, then releases its networks (as Docker),
