@@ -13,6 +13,7 @@ import io
 import json
 import shutil
 import socket
+import subprocess
 import tarfile
 import time
 from collections.abc import Iterator
@@ -36,6 +37,22 @@ def _docker_cli() -> None:
         from lab import unavailable
 
         unavailable("the docker CLI is not installed")
+
+
+def _in_a_terminal(d: Muslind, command: str, rows: int, cols: int, out: Path) -> str:
+    """Runs a docker CLI command line under a pseudo-terminal of rows x cols (`script`),
+    as a user at a terminal; its output. The terminal's input stays open (at its end
+    script would type the EOF character, a NUL in the CLI's raw mode)."""
+    with open(out, "w") as f:
+        proc = subprocess.Popen(["script", "-qec", f"stty rows {rows} cols {cols}; {command}",
+                                 "/dev/null"], env=d.env, stdin=subprocess.PIPE, stdout=f,
+                                stderr=subprocess.STDOUT)
+        try:
+            assert proc.wait(timeout=60) == 0, out.read_text()
+        finally:
+            assert proc.stdin is not None
+            proc.stdin.close()
+    return out.read_text()
 
 
 def _inspect(d: Muslind, name: str) -> dict[str, Any]:
@@ -241,6 +258,24 @@ def test_images_through_the_cli(lab: Lab, muslind: Muslind) -> None:
     r = d("run", "--rm", "alpine", "true", check=False)
     assert r.returncode == 125 and "Unable to find image 'alpine:latest' locally" in r.stderr
     assert "no registry is reachable" in r.stderr
+
+
+def test_docker_exec_it_in_a_terminal(lab: Lab, muslind: Muslind) -> None:
+    """`docker exec -it` from a terminal: the process gets a terminal of the user's size
+    (the CLI's ConsoleSize, then its resize)."""
+    if shutil.which("script") is None:
+        from lab import unavailable
+
+        unavailable("script (util-linux) is not installed")
+    muslind.docker("run", "-d", "--name", "term", "--network", "none", "busybox", "sleep",
+                   "1d")
+    log = Path(lab.dir) / "terminal.out"
+    out = _in_a_terminal(muslind, "docker exec -it term stty size", 33, 101, log)
+    assert out.split() == ["33", "101"]
+    out = _in_a_terminal(muslind, "docker exec -it term sh -c 'tty; exit 5' || echo rc=$?",
+                         24, 80, log)
+    assert "/dev/pts/" in out and "rc=5" in out
+    muslind.docker("rm", "-f", "term")
 
 
 @pytest.fixture

@@ -444,10 +444,13 @@ def register(router: Router, engine: Engine, mgr: ContainerManager) -> None:
         cfg = e["_body"]
         tty = bool(body.get("Tty", cfg.get("Tty")))
         argv = [str(a) for a in cfg["Cmd"]]
+        size = body.get("ConsoleSize") or cfg.get("ConsoleSize")
+        console = (int(size[0]), int(size[1])) if isinstance(size, list) and len(size) == 2 \
+            and all(isinstance(x, int) and x > 0 for x in size) else None
         proc = await engine.call(lambda: mgr.runtime.exec(
             e["ContainerID"], argv, tty=tty, env=[str(x) for x in cfg.get("Env") or []],
             workdir=str(cfg.get("WorkingDir") or ""), user=str(cfg.get("User") or ""),
-            stdin=bool(cfg.get("AttachStdin"))))
+            stdin=bool(cfg.get("AttachStdin")), console_size=console))
         e.update(Running=True, Pid=proc.pid, _proc=proc)
 
         async def finish() -> None:

@@ -741,9 +741,11 @@ class Runtime:
     # -- exec ----------------------------------------------------------------------------
     def exec(self, cid: str, argv: Sequence[str], *, tty: bool = False,
              env: Sequence[str] = (), workdir: str = "", user: str = "",
-             stdin: bool = True, timeout: float = 30) -> ExecProcess:
+             stdin: bool = True, timeout: float = 30,
+             console_size: tuple[int, int] | None = None) -> ExecProcess:
         """`docker exec`: runs argv in the running container (its namespaces, cgroup,
-        capabilities and environment, plus env), through `runc exec`."""
+        capabilities and environment, plus env), through `runc exec`. console_size:
+        the terminal's (height, width) from the start (24x80 without)."""
         st = self.state(cid)
         if not st["Running"]:
             raise Conflict(f"Container {cid} is not running")
@@ -776,7 +778,8 @@ class Runtime:
         # terminal of ours (made raw by runc), its exit status the process's.
         master, slave = os.openpty()
         try:
-            fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+            height, width = console_size or (24, 80)
+            fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
             proc = subprocess.Popen(self.runc.argv(*args, cid), stdin=slave, stdout=slave,
                                     stderr=slave, start_new_session=True)
         except BaseException:
