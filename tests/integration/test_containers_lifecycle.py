@@ -92,6 +92,16 @@ def test_restart_policies(lab: Lab, muslind: Muslind, stub_dns: Any) -> None:
     d("stop", "-t", "1", "phoenix")
     doc = _inspect(muslind, "phoenix")
     assert doc["State"]["Status"] == "exited" and doc["RestartCount"] == 1
+    # always, exiting at once: between two starts it shows as restarting, with its code
+    d("run", "-d", "--name", "loop", "--restart", "always", "busybox", "sh", "-c", "exit 1")
+
+    def restarting() -> bool:
+        status = d("ps", "--filter", "name=loop", "--format", "{{.Status}}").stdout
+        return status.startswith("Restarting (1)")
+
+    lab.wait_until(restarting, timeout=30, what="loop to show as restarting")
+    assert _inspect(muslind, "loop")["RestartCount"] >= 1
+    d("rm", "-f", "loop")
     # dockerd's refusals, through the API
     for policy, extra, text in [
         ({"Name": "sometimes"}, {}, "invalid restart policy: unknown policy 'sometimes'"),

@@ -108,6 +108,30 @@ def _seqs_from_file(lab_host: LabHost, name: str) -> list[int]:
     return found
 
 
+def test_kill_9_without_live_restore_stops_them_at_the_next_start(
+        lab: Lab, lab_host: LabHost, stub_dns: Any) -> None:
+    """As dockerd without live-restore: containers a killed daemon left running are
+    stopped when the next one starts, and give back their addresses."""
+    d = Muslind(lab, lab_host).start()
+    try:
+        d.docker("network", "create", "localnet")
+        d.docker("run", "-d", "--name", "left", "--network", "localnet", "--stop-timeout",
+                 "1", "--dns", stub_dns.address, "busybox", "sleep", "1d")
+        pid = _state(d, "left")["Pid"]
+        assert d.proc is not None
+        d.proc.kill()
+        d.proc.wait(10)
+        d.proc = None
+        assert os.path.exists(f"/proc/{pid}")  # still running without its daemon
+        d.start()
+        st = _state(d, "left")
+        assert st["Status"] == "exited" and not os.path.exists(f"/proc/{pid}")
+        assert _members(d, "localnet") == {}
+        d.docker("rm", "left")
+    finally:
+        d.stop()
+
+
 def test_clean_stop_without_live_restore_stops_containers(lab: Lab, lab_host: LabHost,
                                                           stub_dns: Any) -> None:
     d = Muslind(lab, lab_host).start()

@@ -51,10 +51,20 @@ def _status(state: Doc) -> str:
         return text + (" (Paused)" if state.get("Paused") else "")
     if state["Status"] == "created":
         return "Created"
+    word = "Restarting" if state.get("Restarting") else "Exited"
     finished = _parse_time(state.get("FinishedAt"))
     if not finished:
-        return f"Exited ({state['ExitCode']})"
-    return f"Exited ({state['ExitCode']}) {human_duration(time.time() - finished)} ago"
+        return f"{word} ({state['ExitCode']})"
+    return f"{word} ({state['ExitCode']}) {human_duration(time.time() - finished)} ago"
+
+
+def _state(state: Any, doc: Doc) -> Doc:
+    """The runtime's state, and Docker's "restarting" while a restart policy waits out
+    its back-off."""
+    out = dict(state)
+    if doc.get("restarting") and not out["Running"]:
+        out.update(Status="restarting", Restarting=True)
+    return out
 
 
 def _parse_time(value: Any) -> float:
@@ -92,9 +102,7 @@ def _endpoint_settings(ep: Any, net: Any, cfg: Doc) -> Doc:
 
 def inspect_doc(mgr: ContainerManager, doc: Doc) -> Doc:
     info = mgr.runtime.get(doc["id"])
-    state = dict(info.state)
-    if doc.get("restarting") and not state["Running"]:  # waiting out a restart back-off
-        state.update(Status="restarting", Restarting=True)
+    state = _state(info.state, doc)
     cfg = doc["config"]
     spec = info.spec
     networks = {}
@@ -168,7 +176,8 @@ def list_doc(mgr: ContainerManager, doc: Doc) -> Doc:
         "Id": doc["id"], "Names": ["/" + doc["name"]], "Image": doc["image"],
         "ImageID": doc["image_id"], "Command": _command(argv), "Created": int(doc["created"]),
         "Ports": ports, "Labels": doc["config"].get("Labels") or {},
-        "State": info.state["Status"], "Status": _status(dict(info.state)),
+        "State": _state(info.state, doc)["Status"],
+        "Status": _status(_state(info.state, doc)),
         "HostConfig": {"NetworkMode": doc["network_mode"]},
         "NetworkSettings": {"Networks": networks}, "Mounts": [],
     }
@@ -181,7 +190,7 @@ def _command(argv: list[str]) -> str:
 
 
 def _matches(mgr: ContainerManager, doc: Doc, f: filters.Filters) -> bool:
-    state = mgr.runtime.state(doc["id"])
+    state = _state(mgr.runtime.state(doc["id"]), doc)
     if "status" in f and state["Status"] not in f["status"]:
         return False
     if "name" in f and not filters.regex_any(f["name"], "/" + doc["name"]):
@@ -326,9 +335,9 @@ def register(router: Router, engine: Engine, mgr: ContainerManager) -> None:
             out = []
             bounds = _created_bounds(mgr, f)
             for doc in sorted(mgr.records(), key=lambda d: -d["created"]):
-                state = mgr.runtime.state(doc["id"])
-                if not show_all and not state["Running"] and "status" not in f \
-                        and "exited" not in f:
+                state = _state(mgr.runtime.state(doc["id"]), doc)
+                if not show_all and not (state["Running"] or state["Restarting"]) \
+                        and "status" not in f and "exited" not in f:
                     continue
                 if not bounds[0] < doc["created"] < bounds[1]:
                     continue

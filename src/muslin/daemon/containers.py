@@ -506,8 +506,7 @@ class ContainerManager:
                 return
             self._update(cid, restarting=False,
                          restart_count=int(doc.get("restart_count", 0)) + 1)
-            self._on_event("restart", cid, {"name": doc["name"]})
-            self.start(cid, by_policy=True)
+            self.start(cid, by_policy=True)  # dockerd: die, then start (no "restart")
         except MuslinError as e:
             log.warning("restart policy: could not start %s again: %s", doc["name"], e)
 
@@ -543,6 +542,8 @@ class ContainerManager:
     def restart(self, ref: str, timeout: int | None = None) -> None:
         self.stop(ref, timeout)
         self.start(ref)
+        doc = self.resolve(ref)
+        self._on_event("restart", doc["id"], {"name": doc["name"]})
 
     def restore(self, live_restore: bool) -> None:
         """At daemon start: containers still running are watched again (live-restore)
