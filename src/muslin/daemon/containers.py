@@ -457,6 +457,8 @@ class ContainerManager:
         self._write_etc(doc)
         waiters = self._pending_attach.pop(cid, [])
         attachment = self.runtime.start(cid, attach=bool(waiters))
+        if by_policy:  # running again (its watcher starts after this)
+            self._update(cid, restarting=False)
         for w in waiters:
             w(attachment)
 
@@ -497,18 +499,21 @@ class ContainerManager:
             return
         delay = restartpolicy.next_delay(self._backoff.get(cid), ran_for)
         self._backoff[cid] = delay
-        self._update(cid, restarting=True)
+        # as dockerd: the count goes up when the back-off begins, and the container
+        # stays "restarting" until it runs again (never "exited" in between)
+        self._update(cid, restarting=True, restart_count=int(doc.get("restart_count", 0)) + 1)
         time.sleep(delay)  # dockerd's back-off between restarts (a stop cancels it)
         try:
             doc = self.resolve(cid)
-            if not self._wants_restart(doc, code) or self.runtime.state(cid)["Running"]:
+            if self._shutting_down or doc.get("manually_stopped") \
+                    or self.runtime.state(cid)["Running"]:
                 self._update(cid, restarting=False)
                 return
-            self._update(cid, restarting=False,
-                         restart_count=int(doc.get("restart_count", 0)) + 1)
             self.start(cid, by_policy=True)  # dockerd: die, then start (no "restart")
         except MuslinError as e:
             log.warning("restart policy: could not start %s again: %s", doc["name"], e)
+            with contextlib.suppress(MuslinError):
+                self._update(cid, restarting=False)
 
     def wait_attach(self, ref: str, deliver: Callable[[Any], None]) -> None:
         """Registers a hijacked attach that gets the container's output from its start."""
