@@ -532,6 +532,42 @@ print("ok", len(Nft().table_names()))
 """
 
 
+_NO_LOW_DESCRIPTOR_LEFT = """
+import os, resource
+import muslin.kernel.nft as n
+n.Nft().close()
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1400), hard))
+with n._spares_lock:  # every low number taken, the held spares too
+    for fd in n._spares:
+        os.close(fd)
+    n._spares.clear()
+held = []
+while not held or held[-1] < n.FD_SETSIZE:
+    held.append(os.open(os.devnull, os.O_RDONLY))
+nft = n.Nft()
+nft.run([{"add": {"table": {"family": "inet", "name": "child0"}}},
+         {"add": {"chain": {"family": "inet", "table": "child0", "name": "c"}}}])
+listed = nft.list_table("inet", "child0")
+try:
+    nft.run([{"add": {"chain": {"family": "inet", "table": "nosuch", "name": "c"}}}])
+except n.KernelError as e:
+    refused = "nftables refused the change" in str(e)
+print(nft.in_child, [next(iter(i)) for i in listed or []], nft.table_names(), refused)
+"""
+
+
+def test_nft_without_a_low_descriptor_runs_the_nft_program() -> None:
+    """No number below 1024 free (a daemon with about a thousand containers): the
+    commands go to the nft program, started in the caller's namespace; same answers,
+    same errors, no abort."""
+    require_tools("unshare", "nft")
+    r = subprocess.run(["unshare", "--net", sys.executable, "-c", _NO_LOW_DESCRIPTOR_LEFT],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-500:]
+    assert r.stdout.strip() == "True ['table', 'chain'] [('inet', 'child0')] True"
+
+
 def test_nft_batches_past_fd_setsize_do_not_abort_the_process() -> None:
     """libnftables select()s on its netlink socket: numbered past 1023, glibc aborts the
     process (muslind died so at ~200 containers). Run in a child, in a namespace of its

@@ -14,7 +14,10 @@ before each nft_ctx_new (one for the socket, one for a thread opening a descript
 that moment): the kernel gives the socket the lowest free number, which is checked (a
 context whose socket landed higher is made again); closing a context takes its socket's
 number back at once, before the daemon's other threads (pipes, pidfds, sockets of new
-containers) would.
+containers) would. When no number below 1024 is free at all (a daemon with about a
+thousand containers), a context runs its commands through the `nft` program instead
+(`nft -j -a -f -`, the same JSON), started from the calling thread, so in its namespace:
+the child's descriptor table is small, and nothing ever aborts.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import shutil
 import socket
+import subprocess
 import threading
 from typing import Any
 
@@ -65,10 +70,14 @@ def _is_nft_socket(fd: int) -> bool:
         return sock.family == socket.AF_NETLINK and sock.proto == NETLINK_NETFILTER
 
 
+class _NoLowDescriptor(Exception):
+    """No descriptor number below FD_SETSIZE could be had for a context's socket."""
+
+
 def _new_context(lib: ctypes.CDLL) -> int | None:
     """nft_ctx_new with two low descriptor numbers free for its socket; a context whose
     socket still landed higher (other threads took both numbers) is freed and made
-    again, and when no low number is left a KernelError says so (never glibc's abort)."""
+    again; _NoLowDescriptor when no low number is free (never glibc's abort)."""
     with _spares_lock:
         for _attempt in range(4):
             freed = _spares[:2]
@@ -79,18 +88,23 @@ def _new_context(lib: ctypes.CDLL) -> int | None:
             # hole some other descriptor left (the probe finds it). Either is low enough.
             probe = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
             os.close(probe)
-            landing = {probe, *freed} if probe < FD_SETSIZE else set(freed)
+            landing = {fd for fd in (probe, *freed) if fd < FD_SETSIZE}
+            if not landing:
+                break
             ctx: int | None = lib.nft_ctx_new(0)
-            low = not freed or any(_is_nft_socket(fd) for fd in landing)
+            low = any(_is_nft_socket(fd) for fd in landing)
             _hold_spares()
             if not ctx or low:
                 return ctx
             lib.nft_ctx_free(ctx)
-            if not _spares:
-                break
-        raise KernelError(
-            f"no descriptor below {FD_SETSIZE} is free for an nftables socket "
-            "(libnftables select()s on it); too many descriptors are open")
+        raise _NoLowDescriptor()
+
+
+def _nft_program() -> str:
+    found = shutil.which("nft") or shutil.which("nft", path="/usr/sbin:/sbin")
+    if found is None:
+        raise MissingKernelFeature("nftables (the nft program)", "the nftables package")
+    return found
 
 
 def _load() -> ctypes.CDLL:
@@ -125,15 +139,27 @@ class Nft:
 
     def __init__(self) -> None:
         self._lib = _load()
-        ctx = _new_context(self._lib)
+        self._program: str | None = None  # set: commands go to the nft program
+        try:
+            ctx = _new_context(self._lib)
+        except _NoLowDescriptor:
+            self._program = _nft_program()
+            self._ctx: int | None = None
+            return
         if not ctx:
             raise KernelError("nft_ctx_new failed")
-        self._ctx: int | None = ctx
+        self._ctx = ctx
         self._lib.nft_ctx_output_set_flags(ctx, NFT_CTX_OUTPUT_JSON | NFT_CTX_OUTPUT_HANDLE)
         self._lib.nft_ctx_buffer_output(ctx)
         self._lib.nft_ctx_buffer_error(ctx)
 
+    @property
+    def in_child(self) -> bool:
+        """True when this context runs its commands through the nft program."""
+        return self._program is not None
+
     def close(self) -> None:
+        self._program = None
         if self._ctx:
             with _spares_lock:  # the socket's low number back to the spares at once,
                 self._lib.nft_ctx_free(self._ctx)  # before another thread's open takes it
@@ -141,12 +167,25 @@ class Nft:
                 _hold_spares()
 
     def _cmd(self, text: str) -> Any:
+        if self._program is not None:
+            return self._cmd_in_child(self._program, text)
         assert self._ctx, "nft context closed"
         rc = self._lib.nft_run_cmd_from_buffer(self._ctx, text.encode())
         out = self._lib.nft_ctx_get_output_buffer(self._ctx) or b""
         err = self._lib.nft_ctx_get_error_buffer(self._ctx) or b""
         if rc != 0:
             raise KernelError(f"nftables refused the change: {err.decode().strip()}")
+        return json.loads(out) if out.strip() else None
+
+    @staticmethod
+    def _cmd_in_child(program: str, text: str) -> Any:
+        # started from this thread: the child is in this thread's network namespace
+        proc = subprocess.run([program, "-j", "-a", "-f", "-"], input=text.encode(),
+                              capture_output=True, check=False)
+        if proc.returncode != 0:
+            raise KernelError("nftables refused the change: "
+                              + proc.stderr.decode(errors="replace").strip())
+        out = proc.stdout.decode()
         return json.loads(out) if out.strip() else None
 
     def run(self, commands: list[dict[str, Any]]) -> None:
