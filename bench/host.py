@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from muslin.containers.monitor import rss_kib  # noqa: F401  (the package's one, for peers.py)
+
 BENCH_ROOT = Path("/run/muslin-bench")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 SYSCTLS = ("net/ipv4/ip_forward", "net/ipv4/conf/all/forwarding",
@@ -197,18 +199,6 @@ def _reap() -> None:
             return
         if pid == 0:
             return
-
-
-def rss_kib(pid: int) -> int:
-    """VmRSS of a process in KiB (0 when gone)."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def pss_kib(pid: int) -> int:

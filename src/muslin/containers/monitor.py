@@ -90,7 +90,7 @@ def rss_kib(pid: int) -> int:
             for line in f:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])
-    except FileNotFoundError:
+    except OSError:  # gone (or going: ESRCH)
         pass
     return 0
 
