@@ -154,16 +154,26 @@ class ContainerManager:
         return self.ctl.store.list("container")
 
     def resolve(self, ref: str) -> Doc:
-        """By full id, name (with or without "/"), or unique id prefix, as Docker."""
-        docs = self.records()
-        name = ref.lstrip("/")
-        for d in docs:
-            if d["id"] == ref or d["name"] == name:
-                return d
-        found = [d for d in docs if ref and d["id"].startswith(ref)]
-        if len(found) == 1:
-            return found[0]
+        """By full id, name (with or without "/"), or unique id prefix, as Docker.
+        Looks up only what it needs (a daemon may hold a thousand containers)."""
+        store = self.ctl.store
+        if ref:
+            doc = store.get("container", ref)
+            if doc is not None:
+                return doc
+            by_name = store.find("container", "name", ref.lstrip("/"))
+            if by_name:
+                return by_name[0]
+            found = store.keys("container", ref)
+            if len(found) == 1:
+                doc = store.get("container", found[0])
+                if doc is not None:
+                    return doc
         raise NotFound(f"No such container: {ref}")
+
+    def _name_holder(self, name: str) -> Doc | None:
+        found = self.ctl.store.find("container", "name", name)
+        return found[0] if found else None
 
     def _save(self, doc: Doc) -> None:
         self.ctl.store.put("container", doc["id"], doc)
@@ -213,11 +223,11 @@ class ContainerManager:
         if self.logs is not None:
             host_config["LogConfig"] = self.logs.resolve(host_config.get("LogConfig"))
         with self._mutex:
-            for d in self.records():
-                if d["name"] == name:
-                    raise Conflict(f'Conflict. The container name "/{name}" is already in use '
-                                   f'by container "{d["id"]}". You have to remove (or rename) '
-                                   "that container to be able to reuse that name.")
+            d = self._name_holder(name)
+            if d is not None:
+                raise Conflict(f'Conflict. The container name "/{name}" is already in use '
+                               f'by container "{d["id"]}". You have to remove (or rename) '
+                               "that container to be able to reuse that name.")
             targets = []
             for target, alias in links:
                 try:
@@ -603,11 +613,11 @@ class ContainerManager:
         cid, old_name, new_name = doc["id"], doc["name"], new_name.lstrip("/")
         lock = self._lock(cid)  # (takes the mutex itself)
         with self._mutex, lock:
-            for d in self.records():
-                if d["name"] == new_name:
-                    raise Conflict(f'Conflict. The container name "/{new_name}" is already in '
-                                   f'use by container "{d["id"]}". You have to remove (or '
-                                   "rename) that container to be able to reuse that name.")
+            d = self._name_holder(new_name)
+            if d is not None:
+                raise Conflict(f'Conflict. The container name "/{new_name}" is already in '
+                               f'use by container "{d["id"]}". You have to remove (or '
+                               "rename) that container to be able to reuse that name.")
             if doc.get("sandbox_id"):
                 # the endpoints take the new name too: the embedded DNS answers it
                 # (and no longer the old one) from the next query on

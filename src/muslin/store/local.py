@@ -13,6 +13,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from muslin.store.api import Doc
 
@@ -53,6 +54,15 @@ class _SqlTxn:
 
     def keys(self, kind: str, prefix: str = "") -> builtins.list[str]:
         return self._range(kind, prefix, "key")
+
+    def find(self, kind: str, field: str, value: Any) -> builtins.list[Doc]:
+        """The documents whose top-level `field` equals value (matched by SQLite's
+        JSON functions: only those documents are decoded here)."""
+        rows = self._db.execute(
+            "SELECT doc FROM objects WHERE kind=? AND json_extract(doc, ?)=? ORDER BY key",
+            (kind, f'$."{field}"', value),
+        ).fetchall()
+        return [json.loads(r[0]) for r in rows]
 
     def put(self, kind: str, key: str, doc: Doc) -> None:
         self._db.execute(
@@ -111,6 +121,10 @@ class LocalStore:
     def keys(self, kind: str, prefix: str = "") -> builtins.list[str]:
         with self.transaction() as t:
             return t.keys(kind, prefix)
+
+    def find(self, kind: str, field: str, value: Any) -> builtins.list[Doc]:
+        with self.transaction() as t:
+            return t.find(kind, field, value)
 
     def put(self, kind: str, key: str, doc: Doc) -> None:
         with self.transaction() as t:
