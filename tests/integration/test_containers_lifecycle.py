@@ -226,6 +226,38 @@ def test_network_view_options(lab: Lab, muslind: Muslind, stub_dns: Any) -> None
     d("rm", "-f", "target")
 
 
+def test_failed_starts_leave_no_network_behind(lab: Lab, muslind: Muslind,
+                                               stub_dns: Any) -> None:
+    """The network is plumbed while runc creates the container: when either fails, the
+    other is undone. An address taken by a running container fails the plumbing after
+    runc made the container; a missing command fails runc while the plumbing runs."""
+    d = muslind.docker
+    dns = ["--dns", stub_dns.address]
+    d("network", "create", "--subnet", "10.77.0.0/24", "failnet")
+    d("run", "-d", "--name", "holder", "--network", "failnet", "--ip", "10.77.0.9", *dns,
+      "busybox", "sleep", "1d")
+    d("create", "--name", "late", "--network", "failnet", "--ip", "10.77.0.9", *dns,
+      "busybox", "sleep", "1d")
+    r = d("start", "late", check=False)
+    assert r.returncode != 0 and "Address already in use" in r.stderr, r.stderr
+    r = d("run", "--name", "nocmd", "--network", "failnet", *dns, "busybox", "nosuchcmd",
+          check=False)
+    assert r.returncode == 127 and "executable file not found" in r.stderr, r.stderr
+    for name in ("late", "nocmd"):
+        doc = _inspect(muslind, name)
+        assert doc["State"]["Status"] == "created" and doc["State"]["Pid"] == 0
+        assert doc["NetworkSettings"]["Networks"]["failnet"]["IPAddress"] == ""
+    [net] = json.loads(d("network", "inspect", "failnet").stdout)
+    assert [c["Name"] for c in net["Containers"].values()] == ["holder"]
+    # nothing half-made: with the address free, the same container starts and is reached
+    d("rm", "-f", "holder", "nocmd")
+    d("start", "late")
+    d("run", "--rm", "--network", "failnet", *dns, "busybox", "ping", "-c1", "-W2",
+      "10.77.0.9")
+    d("rm", "-f", "late")
+    d("network", "rm", "failnet")
+
+
 def _save_tarball(tag: str) -> bytes:
     """A `docker save` tarball (manifest.json, config, one layer) of busybox."""
     layer = busybox_tar()

@@ -100,6 +100,21 @@ def _endpoint_settings(ep: Any, net: Any, cfg: Doc) -> Doc:
     }
 
 
+def _unjoined_settings(mgr: ContainerManager, name: str, cfg: Doc) -> Doc:
+    """A configured network the container has no endpoint on (it does not run)."""
+    try:
+        net_id = mgr.ctl.network(name).id
+    except NotFound:
+        net_id = ""
+    return {
+        "IPAMConfig": cfg.get("IPAMConfig") or None, "Links": cfg.get("Links"),
+        "Aliases": cfg.get("Aliases") or None, "MacAddress": cfg.get("MacAddress") or "",
+        "DriverOpts": cfg.get("DriverOpts"), "NetworkID": net_id, "EndpointID": "",
+        "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": None,
+    }
+
+
 def inspect_doc(mgr: ContainerManager, doc: Doc) -> Doc:
     info = mgr.runtime.get(doc["id"])
     state = _state(info.state, doc)
@@ -108,6 +123,9 @@ def inspect_doc(mgr: ContainerManager, doc: Doc) -> Doc:
     networks = {}
     for ep, net in mgr.endpoints_of(doc):
         networks[net.name] = _endpoint_settings(ep, net, doc["networks"].get(net.name) or {})
+    for name, cfg in mgr.wanted_networks(doc).items():  # not joined (yet): as dockerd
+        if name not in networks:
+            networks[name] = _unjoined_settings(mgr, name, cfg)
     primary = networks.get("bridge") or {}
     sandbox = None
     if doc.get("sandbox_id"):

@@ -42,7 +42,7 @@ import subprocess
 import termios
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -517,12 +517,13 @@ class Runtime:
         return [c for c in self.list() if c.monitor_alive and c.state["Running"]]
 
     # -- start -------------------------------------------------------------------------
-    def start(self, cid: str, *, attach: bool = False, timeout: float = 30
-              ) -> Attachment | None:
+    def start(self, cid: str, *, attach: bool = False, timeout: float = 30,
+              before_start: Callable[[], None] | None = None) -> Attachment | None:
         """Starts the container under a new conmon (which outlives this process), and
         returns once runc reports it running (or already gone). With attach, connects
-        to its output before it runs, so nothing is missed. A running container is
-        left alone (None)."""
+        to its output before it runs, so nothing is missed. before_start runs once the
+        container is created, before its process runs; what it raises undoes the
+        creation. A running container is left alone (None)."""
         with self._locked(cid):
             st = self.state(cid)
             if st["Running"]:
@@ -552,6 +553,15 @@ class Runtime:
             start = monitor.proc_start(conmon_pid) if conmon_pid else None
             _write(os.path.join(d, "conmon.json"),
                    json.dumps({"pid": conmon_pid, "start": start or 0}))
+            if before_start is not None:
+                try:
+                    before_start()
+                except BaseException:
+                    with contextlib.suppress(RuncError):
+                        self.runc.delete(cid, force=True)
+                    if conmon_pid and start is not None:  # it records the exit: let it
+                        monitor.wait_gone(conmon_pid, start, 5)
+                    raise
             attachment = Attachment.connect(bundle) if attach else None
             _write(os.path.join(d, "started"), logs.format_time(_now_ns()))
             try:

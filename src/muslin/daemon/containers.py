@@ -304,7 +304,7 @@ class ContainerManager:
         self.ctl.store.delete("container", doc["id"])
 
     # -- networks of a running container ----------------------------------------------
-    def _wanted_networks(self, doc: Doc) -> dict[str, Doc]:
+    def wanted_networks(self, doc: Doc) -> dict[str, Doc]:
         nets: dict[str, Doc] = {}
         if doc["network_mode"] not in ("none", "host") and not \
                 doc["network_mode"].startswith("container:"):
@@ -459,18 +459,33 @@ class ContainerManager:
         if not by_policy:
             self._backoff.pop(cid, None)
             self._update(cid, manually_stopped=False, restart_count=0, restarting=False)
-        if doc.get("sandbox_id"):
-            self._disconnect_all(doc)
-            for net, cfg in self._wanted_networks(doc).items():
-                self._connect(doc, net, cfg)
-            self._publish(doc)
-        self._write_etc(doc)
+        # The network is plumbed while conmon and `runc create` make the container
+        # (they need only the sandbox's namespace, which exists since create): its
+        # process runs (`runc start`) once both are done and /etc is written.
+        plumbing = _Background(self._plumb, doc)
         waiters = self._pending_attach.pop(cid, [])
-        attachment = self.runtime.start(cid, attach=bool(waiters))
+
+        def before_start() -> None:
+            plumbing.result()
+            self._write_etc(doc)
+
+        try:
+            attachment = self.runtime.start(cid, attach=bool(waiters),
+                                            before_start=before_start)
+        finally:
+            plumbing.join()  # never undo a network while it is still being plumbed
         if by_policy:  # running again (its watcher starts after this)
             self._update(cid, restarting=False)
         for w in waiters:
             w(attachment)
+
+    def _plumb(self, doc: Doc) -> None:
+        """Joins the container's networks and publishes its ports."""
+        if doc.get("sandbox_id"):
+            self._disconnect_all(doc)
+            for net, cfg in self.wanted_networks(doc).items():
+                self._connect(doc, net, cfg)
+            self._publish(doc)
 
     def _watch(self, cid: str, ran_long: bool = False) -> None:
         """Waits for the container's exit, then releases its networks (as Docker),
@@ -711,3 +726,27 @@ class ContainerManager:
         for port in (doc["config"].get("ExposedPorts") or {}):
             view.setdefault(port, None)
         return view
+
+
+class _Background:
+    """A call run on its own thread; result() re-raises what it raised."""
+
+    def __init__(self, fn: Callable[..., None], *args: Any) -> None:
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn, *args), daemon=True,
+                                        name="muslin-plumb")
+        self._thread.start()
+
+    def _run(self, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            fn(*args)
+        except BaseException as e:  # handed to result()
+            self._error = e
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def result(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
