@@ -96,11 +96,13 @@ def test_veth_with_peer_in_another_namespace(lab: Lab, lab_host: LabHost) -> Non
     other = lab.netns("other")
     fd = _fd(other)
     try:
-        v = lab.kernel(lab_host).call(lambda links, nft: links.add_veth(
+        index = lab.kernel(lab_host).call(lambda links, nft: links.add_veth(
             "vh0", "eth0", alias=MARK, peer_netns_fd=fd, peer_mac="02:42:ac:11:00:02", mtu=1450))
     finally:
         os.close(fd)
-    assert (v.kind, v.mtu, v.alias) == ("veth", 1450, MARK)
+    v = lab.kernel(lab_host).call(lambda links, nft: links.require("vh0"))
+    assert (v.index, v.kind, v.mtu, v.alias) == (index, "veth", 1450, MARK)
+    assert lab.kernel(lab_host).call(lambda links, nft: links.index("vh0")) == index
     peer = in_netns(other, lambda links: links.get("eth0"))
     assert peer is not None and peer.kind == "veth"
     assert (peer.mac, peer.mtu) == ("02:42:ac:11:00:02", 1450)
@@ -127,7 +129,7 @@ def test_veth_with_peer_in_another_namespace(lab: Lab, lab_host: LabHost) -> Non
 def test_macvlan_on_a_veth_parent(lab: Lab, lab_host: LabHost) -> None:
     def go(links: Links, nft: Nft) -> None:
         parent = links.add_veth("par0", "par1", alias=MARK)
-        mv = links.add_macvlan("mv-door", parent=parent.index, mode="bridge", alias=MARK,
+        mv = links.add_macvlan("mv-door", parent=parent, mode="bridge", alias=MARK,
                                mac="02:42:0a:00:00:05", mtu=1400)
         assert (mv.kind, mv.mac, mv.mtu, mv.alias) == ("macvlan", "02:42:0a:00:00:05", 1400,
                                                         MARK)
@@ -144,9 +146,9 @@ def test_vxlan_fdb_and_neighbours(lab: Lab, lab_host: LabHost) -> None:
 
     def go(links: Links, nft: Nft) -> None:
         ul = links.add_veth("ul0", "ul1", alias=MARK)
-        links.add_address(ul.index, "198.51.100.1", 24)
+        links.add_address(ul, "198.51.100.1", 24)
         vx = links.add_vxlan("vx-door", vni=4242, alias=MARK, local="198.51.100.1",
-                             underlay=ul.index, mtu=1450)
+                             underlay=ul, mtu=1450)
         assert (vx.kind, vx.mtu) == ("vxlan", 1450)
         links.set(vx.index, state="up")
         links.add_address(vx.index, "10.10.0.1", 24)
@@ -178,18 +180,18 @@ def test_vxlan_fdb_and_neighbours(lab: Lab, lab_host: LabHost) -> None:
 def test_addresses_v4_and_v6(lab: Lab, lab_host: LabHost) -> None:
     def go(links: Links, nft: Nft) -> None:
         v = links.add_veth("ad0", "ad1", alias=MARK)
-        links.set(v.index, state="up")
-        links.add_address(v.index, "10.20.0.1", 24)
-        links.add_address(v.index, "fd00:20::1", 64)
-        links.add_address(v.index, "10.20.0.1", 24)  # again: quiet
-        got = links.addresses(v.index)
+        links.set(v, state="up")
+        links.add_address(v, "10.20.0.1", 24)
+        links.add_address(v, "fd00:20::1", 64)
+        links.add_address(v, "10.20.0.1", 24)  # again: quiet
+        got = links.addresses(v)
         assert Address("10.20.0.1", 24) in got and Address("fd00:20::1", 64) in got
         assert Address("10.20.0.1", 24).interface == "10.20.0.1/24"
         assert all(not a.ip.startswith("fe80") for a in got)
-        links.del_address(v.index, "10.20.0.1", 24)
-        links.del_address(v.index, "fd00:20::1", 64)
-        assert links.addresses(v.index) == []
-        links.del_address(v.index, "10.20.0.1", 24)  # quiet when gone
+        links.del_address(v, "10.20.0.1", 24)
+        links.del_address(v, "fd00:20::1", 64)
+        assert links.addresses(v) == []
+        links.del_address(v, "10.20.0.1", 24)  # quiet when gone
 
     lab.kernel(lab_host).call(go)
 
@@ -197,20 +199,20 @@ def test_addresses_v4_and_v6(lab: Lab, lab_host: LabHost) -> None:
 def test_routes(lab: Lab, lab_host: LabHost) -> None:
     def go(links: Links, nft: Nft) -> None:
         v = links.add_veth("rt0", "rt1", alias=MARK)
-        links.set(v.index, state="up")
+        links.set(v, state="up")
         links.set(links.require("rt1").index, state="up")
-        links.add_address(v.index, "10.30.0.1", 24)
-        links.add_address(v.index, "fd00:30::1", 64)
+        links.add_address(v, "10.30.0.1", 24)
+        links.add_address(v, "fd00:30::1", 64)
         assert links.default_routes(4) == [] and links.default_routes(6) == []
 
-        links.replace_default_route("10.30.0.254", v.index)
-        assert links.default_routes(4) == [("10.30.0.254", v.index)]
-        links.replace_default_route("10.30.0.253", v.index)
-        assert links.default_routes(4) == [("10.30.0.253", v.index)]
-        links.replace_default_route("fd00:30::fe", v.index)
-        assert links.default_routes(6) == [("fd00:30::fe", v.index)]
+        links.replace_default_route("10.30.0.254", v)
+        assert links.default_routes(4) == [("10.30.0.254", v)]
+        links.replace_default_route("10.30.0.253", v)
+        assert links.default_routes(4) == [("10.30.0.253", v)]
+        links.replace_default_route("fd00:30::fe", v)
+        assert links.default_routes(6) == [("fd00:30::fe", v)]
 
-        links.add_route("10.99.0.0/16", oif=v.index, gateway="10.30.0.7")
+        links.add_route("10.99.0.0/16", oif=v, gateway="10.30.0.7")
         assert "10.99.0.0/16" in links.route_destinations(4)
         assert "10.30.0.0/24" in links.route_destinations(4)
         assert "0.0.0.0/0" in links.route_destinations(4)
@@ -220,7 +222,7 @@ def test_routes(lab: Lab, lab_host: LabHost) -> None:
         assert links.default_routes(4) == [] and links.default_routes(6) == []
         links.del_default_route(4)  # quiet when gone
         with pytest.raises(KernelError, match="default route"):
-            links.replace_default_route("10.31.0.1", v.index)  # not on a connected net
+            links.replace_default_route("10.31.0.1", v)  # not on a connected net
 
     lab.kernel(lab_host).call(go)
 
@@ -265,8 +267,8 @@ def test_ping_across_a_veth(lab: Lab) -> None:
 
     def make(links: Links) -> None:
         v = links.add_veth("pa", "pb", alias=MARK, peer_netns_fd=fd)
-        links.add_address(v.index, "192.168.77.1", 24)
-        links.set(v.index, state="up")
+        links.add_address(v, "192.168.77.1", 24)
+        links.set(v, state="up")
 
     fd = _fd(b)
     try:
@@ -399,7 +401,7 @@ def test_features_agree_with_direct_probes(lab: Lab, lab_host: LabHost) -> None:
     f = features()
 
     def go(links: Links, nft: Nft) -> dict[str, Any]:
-        par = links.add_veth("fpar0", "fpar1", alias=MARK).index
+        par = links.add_veth("fpar0", "fpar1", alias=MARK)
         return {
             "bridge": _try_kind(links, "fbr", "bridge"),
             "veth": _try_kind(links, "fve", "veth", peer={"ifname": "fve1"}),
@@ -431,7 +433,7 @@ def test_missing_link_kind_names_the_option(lab: Lab, lab_host: LabHost, feature
     present = getattr(features(), feature)
 
     def go(links: Links, nft: Nft) -> bool | MissingKernelFeature:
-        par = links.add_veth("mpar0", "mpar1", alias=MARK).index
+        par = links.add_veth("mpar0", "mpar1", alias=MARK)
         return _try_kind(links, "mk0", kind, link=par, **kw) if kind != "dummy" else \
             _try_kind(links, "mk0", kind)
 
@@ -449,7 +451,7 @@ def test_add_vlan_makes_a_marked_sub_interface_or_names_the_option(
     present = features().vlan_8021q
 
     def go(links: Links, nft: Nft) -> Link | MissingKernelFeature:
-        par = links.add_veth("vpar0", "vpar1", alias=MARK).index
+        par = links.add_veth("vpar0", "vpar1", alias=MARK)
         try:
             return links.add_vlan("vpar0.7", parent=par, vid=7, alias=MARK)
         except MissingKernelFeature as e:

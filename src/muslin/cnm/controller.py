@@ -931,7 +931,7 @@ class Controller:
         netns.create(path)
 
         def lo_up(links: Links) -> None:
-            links.set(links.require("lo").index, state="up")
+            links.set(links.index("lo"), state="up")
 
         in_netns(path, lo_up)
 
@@ -1050,23 +1050,23 @@ class Controller:
 
         def apply(links: Links) -> None:
             if configure is not None:
-                link = links.require(configure["ifname"])
+                index = links.index(configure["ifname"])
                 cidrs = [configure[f] for f in ("ipv4", "ipv6") if configure.get(f)] + \
                     list(configure.get("link_local") or [])
                 if any(":" in c for c in cidrs):
                     sysctl.set(f"net/ipv6/conf/{configure['ifname']}/disable_ipv6", "0")
                 for cidr in cidrs:
                     ip, plen = cidr.split("/")
-                    links.add_address(link.index, ip, int(plen))
-                links.set(link.index, state="up")
+                    links.add_address(index, ip, int(plen))
+                links.set(index, state="up")
                 for dst, kind, hop in (configure.get("join") or {}).get("routes", []):
-                    links.add_route(dst, oif=link.index, gateway=hop if kind == 0 else None)
+                    links.add_route(dst, oif=index, gateway=hop if kind == 0 else None)
                 faults.point("endpoint.join.configure")
             for version, route in changes.items():
                 if route is None:
                     links.del_default_route(int(version))
                 else:
-                    links.replace_default_route(route[0], links.require(route[1]).index)
+                    links.replace_default_route(route[0], links.index(route[1]))
             if configure is not None:
                 faults.point("endpoint.join.gateway")
 

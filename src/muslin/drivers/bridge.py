@@ -181,33 +181,33 @@ class BridgeDriver:
         alias = f"{self._mark}ep:{ep.id}"
 
         def plug(links: Links, _nft: Nft) -> None:
-            br = links.require(bridge)
+            br_index = links.index(bridge)
             fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
             try:
                 try:
-                    link = links.add_veth(veth, ifname, alias=alias, peer_netns_fd=fd,
-                                          peer_mac=ep.mac, mtu=mtu or None, master=br.index,
-                                          up=True)
+                    index = links.add_veth(veth, ifname, alias=alias, peer_netns_fd=fd,
+                                           peer_mac=ep.mac, mtu=mtu or None, master=br_index,
+                                           up=True)
                 except KernelError:
                     old = links.get(veth)  # left by a killed process: ours, start over
                     if old is None or not self._ours(old, alias):
                         raise
                     links.delete(old.index)
-                    link = links.add_veth(veth, ifname, alias=alias, peer_netns_fd=fd,
-                                          peer_mac=ep.mac, mtu=mtu or None, master=br.index,
-                                          up=True)
+                    index = links.add_veth(veth, ifname, alias=alias, peer_netns_fd=fd,
+                                           peer_mac=ep.mac, mtu=mtu or None, master=br_index,
+                                           up=True)
             finally:
                 os.close(fd)
             faults.point("endpoint.join.link")
             # as Docker without userland proxy: a container reaching its own published
             # port is DNATed back (bridged by br_netfilter) out of the port it came from
-            links.set_hairpin(link.index)
+            links.set_hairpin(index)
             # a replaced container often gets the same address with a new MAC: forget
             # the host's old neighbour entry, or the host (and the DNAT of published
             # ports) keeps sending to the old MAC until the entry goes stale
             for cidr in (ep.ipv4, ep.ipv6):
                 if cidr:
-                    links.del_neighbour(br.index, cidr.split("/")[0])
+                    links.del_neighbour(br_index, cidr.split("/")[0])
             faults.point("endpoint.join.attach")
 
         self._host.call(plug)
