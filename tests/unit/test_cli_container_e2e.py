@@ -37,7 +37,7 @@ class Ctr:
         self.tty = bool(body.get("Tty"))
         self.state = "created"
         self.exit_code = 0
-        self.created = int(time.time()) - 5
+        self.created = int(time.time()) - 1800  # "30 minutes ago" for a while
         self.attached = False
         self.started = threading.Event()
         self.exited = threading.Event()
@@ -659,12 +659,12 @@ def test_ps(engine: FakeEngine) -> None:
     muslin(engine, "run", "-d", "--name", "done", "busybox", "fail", "1")
     r = muslin(engine, "container", "ls", "-a")
     lines = r.out.splitlines()
-    assert lines[0] == ("CONTAINER ID   IMAGE     COMMAND     CREATED         STATUS"
+    assert lines[0] == ("CONTAINER ID   IMAGE     COMMAND     CREATED          STATUS"
                         "                     PORTS                  NAMES")
     up = hashlib.sha256(b"up").hexdigest()[:12]
-    assert lines[1] == (f'{up}   busybox   "echo hi"   5 seconds ago   Up 5 seconds'
+    assert lines[1] == (f'{up}   busybox   "echo hi"   30 minutes ago   Up 5 seconds'
                         "               0.0.0.0:8080->80/tcp   up")
-    assert lines[2].endswith('"fail 1"    5 seconds ago   Exited (1) 2 seconds ago'
+    assert lines[2].endswith('"fail 1"    30 minutes ago   Exited (1) 2 seconds ago'
                              "                          done")
     assert engine.last("GET", "/v1.47/containers/json")["query"] == {"all": "1"}
     r = muslin(engine, "ps", "-q")

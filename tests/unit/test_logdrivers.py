@@ -115,6 +115,15 @@ def test_local_records_round_trip_and_tail(tmp_path: Path) -> None:
     with open(p, "rb") as fh:
         off, n = fmt.tail_start(fh, 3)
     assert n == 3 and fmt.decode(blob[off:])[0] == entries[-3:]
+    # a writer halfway through a record: the tail is of the whole records before it
+    for cut in (1, 5, 13, len(fmt.encode(entries[-1])) - 1):
+        p.write_bytes(blob + fmt.encode(entries[0])[:cut])
+        with open(p, "rb") as fh:
+            off, n = fmt.tail_start(fh, 3)
+        assert n == 3 and fmt.decode(p.read_bytes()[off:])[0] == entries[-3:], cut
+    p.write_bytes(b"\1\2")  # no whole record at all
+    with open(p, "rb") as fh:
+        assert fmt.tail_start(fh, 3) == (0, 0)
 
 
 def test_rotation_keeps_max_file_and_reads_in_order(tmp_path: Path) -> None:

@@ -132,16 +132,49 @@ class LocalFormat:
         return out, pos
 
     def tail_start(self, fh: BinaryIO, n: int) -> tuple[int, int]:
-        pos = fh.seek(0, os.SEEK_END)
+        pos = self._last_boundary(fh)
         count = 0
         while pos > 0 and count < n:
-            fh.seek(pos - 4)
-            (length,) = _LOCAL_TAIL.unpack(fh.read(4))
-            start = pos - 4 - length - _LOCAL_HEAD.size
-            if start < 0:
+            start = self._record_before(fh, pos)
+            if start is None:
                 break
             pos, count = start, count + 1
         return pos, count
+
+    @staticmethod
+    def _record_before(fh: BinaryIO, end: int) -> int | None:
+        """Where the record ending at `end` starts; None unless its head and its
+        trailing length agree (`end` is not a record's end)."""
+        head = _LOCAL_HEAD.size
+        if end < head + 4:
+            return None
+        fh.seek(end - 4)
+        (length,) = _LOCAL_TAIL.unpack(fh.read(4))
+        start = end - 4 - length - head
+        if start < 0:
+            return None
+        fh.seek(start)
+        raw = fh.read(head)
+        if len(raw) < head or raw[5:8] != b"\0\0\0" or _LOCAL_HEAD.unpack(raw)[0] != length:
+            return None
+        return int(start)
+
+    def _last_boundary(self, fh: BinaryIO) -> int:
+        """The end of the last whole record: the file's end, unless a writer is
+        halfway through a record (then the records are walked from the start)."""
+        size = fh.seek(0, os.SEEK_END)
+        if size == 0 or self._record_before(fh, size) is not None:
+            return size
+        pos, head = 0, _LOCAL_HEAD.size
+        while True:
+            fh.seek(pos)
+            raw = fh.read(head)
+            if len(raw) < head:
+                return pos
+            nxt = pos + head + _LOCAL_HEAD.unpack(raw)[0] + 4
+            if nxt > size:
+                return pos
+            pos = nxt
 
 
 FORMATS: dict[str, Format] = {"json-file": JsonFileFormat(), "local": LocalFormat()}
