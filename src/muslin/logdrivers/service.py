@@ -25,7 +25,8 @@ from muslin.errors import InvalidParameter, MuslinError
 from muslin.logdrivers import files, options, senders, wire
 from muslin.logdrivers.options import LogConfig
 from muslin.logdrivers.senders import FileSink, Sink
-from muslin.logdrivers.shipper import Shipper, pending
+from muslin.logdrivers.shipper import SPOOL_NAME, Shipper, pending
+from muslin.logdrivers.spoolwatch import SpoolWatch
 
 log = logging.getLogger("muslin.logs")
 
@@ -87,6 +88,7 @@ class LogService:
         self.hostname = hostname or socket.gethostname()
         self._shippers: dict[str, Shipper] = {}
         self._mutex = threading.Lock()
+        self._spools = SpoolWatch(SPOOL_NAME)  # wakes a shipper when its spool grows
 
     # -- configuration ------------------------------------------------------------------
     def resolve(self, requested: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -148,6 +150,7 @@ class LogService:
                           sinks=self._sinks(doc, cfg, directory))
         with self._mutex:
             self._shippers[cid] = shipper
+        self._spools.add(directory, shipper.kick)
         shipper.start()
         log.debug("shipping logs with driver %s", cfg.driver, extra={"container": cid})
 
@@ -167,6 +170,7 @@ class LogService:
         with self._mutex:
             shipper = self._shippers.pop(cid, None)
         if shipper is not None:
+            self._spools.remove(shipper.directory)
             shipper.stop()
 
     def close(self) -> None:
@@ -178,6 +182,7 @@ class LogService:
             s.kick()
         for s in shippers:
             s.thread.join(10)
+        self._spools.close()
 
     def _shipper(self, cid: str) -> Shipper | None:
         with self._mutex:

@@ -44,7 +44,10 @@ log = logging.getLogger("muslin.logs")
 
 SPOOL_ROTATE = 4 * 1024 * 1024
 _BLOCK = 256 * 1024
-_POLL_MIN, _POLL_MAX = 0.01, 0.25
+# A shipper is woken when its spool grows (spoolwatch); the poll is a safety net (and
+# how it notices that conmon is gone), backing off to _POLL_MAX while idle.
+_POLL_MIN, _POLL_MAX = 0.01, 2.0
+SPOOL_NAME = "ctr.log"
 
 
 MAX_LINE = 16 * 1024  # Docker's copier: longer lines go out in parts of this size
@@ -186,11 +189,11 @@ def pending(directory: str) -> bool:
         with open(os.path.join(directory, "logship.json")) as f:
             state = json.load(f)
     except FileNotFoundError:
-        return os.path.exists(os.path.join(directory, "ctr.log"))
+        return os.path.exists(os.path.join(directory, SPOOL_NAME))
     except ValueError:
         return True
     try:
-        st = os.stat(os.path.join(directory, "ctr.log"))
+        st = os.stat(os.path.join(directory, SPOOL_NAME))
     except FileNotFoundError:
         return False
     if os.path.exists(os.path.join(directory, "ctr.log.shipping")):
@@ -207,7 +210,8 @@ class Shipper:
                  ) -> None:
         self.cid = cid
         self.cfg = cfg
-        self.spool = os.path.join(directory, "ctr.log")
+        self.directory = directory
+        self.spool = os.path.join(directory, SPOOL_NAME)
         self.shipping = self.spool + ".shipping"
         self.state_path = os.path.join(directory, "logship.json")
         self.alive = alive
