@@ -397,7 +397,8 @@ def endpoints(peers: Sequence[Peer], plan: Plan, log: Callable[[str], None]) -> 
                         "shown is aardvark-dns, its DNS server (MiB).")
         monitors = Figure("pss_monitors", f"container monitors PSS, {n:,} containers", "MB",
                           "Memory", "proportional set size summed over the per-container "
-                          "monitors: containerd-shim-runc-v2 (Docker), conmon (Podman) (MiB).")
+                          "monitors: containerd-shim-runc-v2 (Docker), conmon (Podman, "
+                          "muslin) (MiB).")
         for p in peers:
             st = raw.status.get(p.id)
             if st is not None or p.id not in memory or not memory[p.id]:

@@ -542,7 +542,14 @@ class MuslindPeer(EnginePeer):
 
     def memory(self) -> dict[str, float]:
         pid = self.daemon_pid()
-        return {"daemon": host.rss_kib(pid) / 1024} if pid else {}
+        if not pid:
+            return {}
+        conmons = [p for p in self.our_processes()
+                   if os.path.basename(host.cmdline(p).split(" ")[0]) == "conmon"
+                   and str(self.dir) in host.cmdline(p)]
+        return {"daemon": host.rss_kib(pid) / 1024,
+                "monitors": sum(host.pss_kib(p) for p in conmons) / 1024,
+                "monitor_count": float(len(conmons))}
 
     def open_direct_path(self, iface: str) -> str:
         """muslind's network chains accept forwarded traffic to a container only when it
