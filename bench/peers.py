@@ -382,6 +382,17 @@ class Peer:
         the run's subreaper, which is our parent."""
         return host.descendants(os.getppid())
 
+    def conmon_memory(self, among: list[int] | None = None) -> dict[str, float]:
+        """PSS (MiB) and count of this peer's conmons (those naming its directory)."""
+        pids = self.our_processes() if among is None else among
+        conmons = [p for p in pids if _is_conmon_of(host.cmdline(p), str(self.dir))]
+        return {"monitors": sum(host.pss_kib(p) for p in conmons) / 1024,
+                "monitor_count": float(len(conmons))}
+
+
+def _is_conmon_of(cmdline: str, directory: str) -> bool:
+    return os.path.basename(cmdline.split(" ")[0]) == "conmon" and directory in cmdline
+
 
 class EnginePeer(Peer):
     """A daemon speaking the Docker Engine API, driven by the real docker CLI."""
@@ -544,12 +555,7 @@ class MuslindPeer(EnginePeer):
         pid = self.daemon_pid()
         if not pid:
             return {}
-        conmons = [p for p in self.our_processes()
-                   if os.path.basename(host.cmdline(p).split(" ")[0]) == "conmon"
-                   and str(self.dir) in host.cmdline(p)]
-        return {"daemon": host.rss_kib(pid) / 1024,
-                "monitors": sum(host.pss_kib(p) for p in conmons) / 1024,
-                "monitor_count": float(len(conmons))}
+        return {"daemon": host.rss_kib(pid) / 1024, **self.conmon_memory()}
 
     def open_direct_path(self, iface: str) -> str:
         """muslind's network chains accept forwarded traffic to a container only when it
@@ -743,12 +749,9 @@ class PodmanPeer(Peer):
 
     def memory(self) -> dict[str, float]:
         ours = self.our_processes()
-        conmons = [p for p in ours if host.cmdline(p).startswith("/usr/bin/conmon")
-                   and str(self.dir) in host.cmdline(p)]
         aardvark = [p for p in ours if "aardvark-dns" in host.cmdline(p).split(" ")[0]]
         return {"daemon": sum(host.rss_kib(p) for p in aardvark) / 1024,
-                "monitors": sum(host.pss_kib(p) for p in conmons) / 1024,
-                "monitor_count": float(len(conmons))}
+                **self.conmon_memory(ours)}
 
 
 def in_threads(fn: Callable[[T], object], items: Sequence[T], workers: int) -> None:

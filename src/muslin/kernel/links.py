@@ -172,8 +172,7 @@ class Links:
         if up:
             extra["state"] = "up"
         index = self.index(name)
-        with _kernel(f"mark link {name}"):
-            self._ipr.link("set", index=index, ifalias=alias, **extra)
+        self._mark(index, name, alias, **extra)
         return index
 
     def add_macvlan(self, name: str, *, parent: int, mode: str, alias: str,
@@ -213,10 +212,13 @@ class Links:
         """Sets the ownership mark (the kernel ignores an alias given at creation) and
         any other attributes (master, state) in the same request."""
         link = self.require(name)
-        with _kernel(f"mark link {name}"):
-            self._ipr.link("set", index=link.index, ifalias=alias, **extra)
+        self._mark(link.index, name, alias, **extra)
         return replace(link, alias=alias, master=extra.get("master", link.master),
                        up=link.up or extra.get("state") == "up")
+
+    def _mark(self, index: int, name: str, alias: str, **extra: Any) -> None:
+        with _kernel(f"mark link {name}"):
+            self._ipr.link("set", index=index, ifalias=alias, **extra)
 
     def add_kind(self, name: str, kind: str, **kw: Any) -> None:
         """Creates a link of any kind (used by the feature probe)."""
